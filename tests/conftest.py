@@ -17,7 +17,7 @@ import pytest
 import valkey
 import valkey.asyncio
 
-from carpages_local import stack
+from carpages_local import servers, stack
 from carpages_local.migrator import migrate
 
 _db_counter = itertools.count(1)
@@ -55,6 +55,46 @@ def drop_database(env: stack.StackEnv, name: str) -> None:
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {name}")
     admin.close()
+
+
+SEEDED_CARS = 1500
+"""Live cars in the session's shared, read-only demo database."""
+
+
+def mysql_url(env: stack.StackEnv, database: str) -> str:
+    """Application-user URL of a database on the test MariaDB."""
+    return (f"mysql://{servers.APP_USER}:{servers.APP_PASSWORD}@127.0.0.1:{env.mysql_port}/"
+            f"{database}")
+
+
+def seeded_database(env: stack.StackEnv, cars: int) -> str:
+    """Create, migrate and load a demo catalogue of `cars` live cars; return its name."""
+    from carpages_local.seeder import seed
+
+    name = new_database(env)
+    conn = stack.connect(env.mysql_port, database=name)
+    try:
+        seed(conn, cars=cars)
+    finally:
+        conn.close()
+    return name
+
+
+@pytest.fixture(scope="session")
+def seeded_db(stack_env: stack.StackEnv) -> Iterator[str]:
+    """A demo catalogue of SEEDED_CARS live cars shared by the session. READ-ONLY: tests that
+    write to MySQL use `mutable_seeded_db` instead."""
+    name = seeded_database(stack_env, SEEDED_CARS)
+    yield name
+    drop_database(stack_env, name)
+
+
+@pytest.fixture
+def mutable_seeded_db(stack_env: stack.StackEnv) -> Iterator[str]:
+    """A private demo catalogue of 300 live cars that the test may change; dropped after."""
+    name = seeded_database(stack_env, 300)
+    yield name
+    drop_database(stack_env, name)
 
 
 @pytest.fixture

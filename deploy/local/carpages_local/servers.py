@@ -168,15 +168,17 @@ def _create_users(sock: Path) -> None:
         with conn.cursor() as cur:
             for stmt in (
                 f"CREATE DATABASE IF NOT EXISTS {APP_DB} CHARACTER SET utf8mb4",
-                f"CREATE USER IF NOT EXISTS '{APP_USER}'@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'",
+                f"CREATE USER IF NOT EXISTS '{APP_USER}'@'127.0.0.1' "
+                f"IDENTIFIED BY '{APP_PASSWORD}'",
                 f"GRANT ALL PRIVILEGES ON {APP_DB}.* TO '{APP_USER}'@'127.0.0.1'",
                 # Tests and the bench create throwaway schemas named carpages_*.
                 f"GRANT ALL PRIVILEGES ON `carpages\\_%`.* TO '{APP_USER}'@'127.0.0.1'",
-                f"CREATE USER IF NOT EXISTS '{CDC_USER}'@'127.0.0.1' IDENTIFIED BY '{CDC_PASSWORD}'",
+                f"CREATE USER IF NOT EXISTS '{CDC_USER}'@'127.0.0.1' "
+                f"IDENTIFIED BY '{CDC_PASSWORD}'",
                 f"GRANT REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR, SELECT "
                 f"ON *.* TO '{CDC_USER}'@'127.0.0.1'",
                 # The publisher keeps its checkpoint and lease in its own schema (as Maxwell does).
-                f"CREATE DATABASE IF NOT EXISTS carpages_cdc CHARACTER SET utf8mb4",
+                "CREATE DATABASE IF NOT EXISTS carpages_cdc CHARACTER SET utf8mb4",
                 f"GRANT ALL PRIVILEGES ON carpages_cdc.* TO '{CDC_USER}'@'127.0.0.1'",
                 # Super-user over TCP for tests that ALTER, PURGE or FLUSH.
                 "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY 'root-local'",

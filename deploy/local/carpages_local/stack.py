@@ -1,4 +1,4 @@
-"""The local stack behind `make up` / `make down` / `make run`: servers, schema, demo data, services.
+"""The local stack behind `make up`, `make down` and `make run`: servers, schema, data, services.
 
 State lives in `.stack/` (git-ignored): one directory per server, `pids.json` listing exactly what
 was started, and `env` — a sourceable file with the addresses every service and test reads.

@@ -1,0 +1,51 @@
+"""create_app(settings): the ASGI app. Clients are created in the lifespan, never at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import valkey.asyncio
+from fastapi import FastAPI
+
+from carpages_api import errors
+from carpages_api.metrics import Metrics, MetricsMiddleware
+from carpages_api.routes import health
+from carpages_api.settings import ApiSettings
+from carpages_api.state import AppState
+
+
+def _client(url: str, settings: ApiSettings) -> valkey.asyncio.Valkey:
+    # A short socket timeout turns a hung Valkey into a quick 503 instead of a hung request;
+    # the pool reconnects by itself when Valkey is back.
+    return valkey.asyncio.Valkey.from_url(
+        url, socket_timeout=settings.valkey_timeout_s,
+        socket_connect_timeout=settings.valkey_timeout_s,
+        max_connections=settings.valkey_pool_size, health_check_interval=0,
+        retry_on_timeout=False)
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    """Build the app for these settings (tests pass their own)."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        primary = _client(settings.valkey_url, settings)
+        replicas = [_client(u, settings) for u in settings.valkey_replica_urls]
+        state = AppState(settings=settings, valkey=primary,
+                         reader=replicas[0] if replicas else primary)
+        state.extras["metrics"] = metrics
+        app.state.carpages = state
+        try:
+            yield
+        finally:
+            for client in [*replicas, primary]:
+                await client.aclose()
+
+    app = FastAPI(title="carpages", version="0.1.0", lifespan=lifespan,
+                  description="Used-car dedicated pages and listings served from Valkey.")
+    errors.install(app, settings.retry_after_s)
+    app.include_router(health.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,32 @@
+"""API settings, read from the environment by the entrypoint and passed to create_app."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """`API_*` knobs; the stack-wide addresses keep their `.stack/env` names."""
+
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore")
+
+    valkey_url: str = Field(validation_alias=AliasChoices("API_VALKEY_URL", "VALKEY_URL"))
+    valkey_replica_urls: list[str] = Field(
+        default_factory=list,
+        description="read replicas (JSON list); empty = read from the primary")
+    valkey_timeout_s: float = Field(0.5, gt=0, description="per-command socket timeout")
+    valkey_pool_size: int = Field(64, ge=1)
+    mysql_url: str = Field("", validation_alias=AliasChoices("API_MYSQL_URL", "MYSQL_URL"),
+                           description="only for filling a missing page (single-flight)")
+    jwt_secret: str = Field(validation_alias=AliasChoices("API_JWT_SECRET", "JWT_SECRET"))
+    jwt_algorithm: str = "HS256"
+    max_car_id: int = Field(2_147_483_647, ge=1)
+    max_seen_ids: int = Field(200, ge=1)
+    cache_max_age_s: int = Field(30, ge=0)
+    cache_swr_s: int = Field(300, ge=0)
+    retry_after_s: int = Field(1, ge=1)
+    page_size_default: int = Field(20, ge=1)
+    page_size_max: int = Field(35, ge=1)
+    page_window: int = Field(1000, ge=1, description="deepest result position a page may reach")
+    max_filter_values: int = Field(50, ge=1)

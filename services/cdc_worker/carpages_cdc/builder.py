@@ -1,0 +1,232 @@
+"""The cache builder: reads cars and buyers from MySQL in batches and writes them to Valkey.
+
+Used three ways: `cdc_worker rebuild` (a full build into a new generation, then one switch), the
+applier (incremental rebuilds of the cars a change affects) and reconcile (fresh builds to
+compare with). A constant number of SQL statements per batch, whatever its size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pymysql
+import valkey
+from carpages_shared import car_rows, keys
+from carpages_shared.assembly import IndexEntry
+
+from carpages_cdc import cache_writer
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[], pymysql.connections.Connection[Any]]
+
+
+class NoBuild(RuntimeError):
+    """The listing has no current build yet: run a full rebuild first."""
+
+
+@dataclass
+class BuildStats:
+    """What a build did."""
+
+    build: int
+    cars_written: int
+    cars_removed: int
+    buyers_written: int
+    statements: int
+    seconds: float
+    index_changed: bool
+
+
+def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class CountingQuery:
+    """Runs statements on one connection and counts them (the batched-read promise is tested)."""
+
+    def __init__(self, conn: pymysql.connections.Connection[Any]) -> None:
+        self.conn = conn
+        self.statements = 0
+
+    def __call__(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
+        self.statements += 1
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+
+
+def current_build(client: valkey.Valkey) -> tuple[int, int] | None:
+    """(build, version) of the live listing generation, or None before the first build."""
+    build, version = client.hmget(keys.meta(), ["build", "version"])
+    if build is None:
+        return None
+    return int(build), int(version or 0)
+
+
+class CacheBuilder:
+    """Builds cache entries for cars and buyers from MySQL."""
+
+    def __init__(self, connect: Connect, client: valkey.Valkey, batch_size: int = 2000) -> None:
+        self.connect = connect
+        self.client = client
+        self.batch_size = batch_size
+
+    # ------------------------------------------------------------------ incremental
+    def build_cars(self, car_ids: Iterable[int]) -> BuildStats:
+        """Rebuild the given cars in the current generation (removing any no longer live)."""
+        started = time.monotonic()
+        current = current_build(self.client)
+        if current is None:
+            raise NoBuild("no listing build yet; run `cdc_worker rebuild`")
+        build = current[0]
+        ids = sorted(set(car_ids))
+        conn = self.connect()
+        query = CountingQuery(conn)
+        written = removed = 0
+        changed = False
+        try:
+            for batch in chunks(ids, self.batch_size):
+                cars = car_rows.load_cars(query, batch)
+                raw = self.client.hmget(keys.memberships(build), [str(c) for c in batch])
+                old = {c: IndexEntry.from_json(r) if r else None
+                       for c, r in zip(batch, raw, strict=True)}
+                pipe = self.client.pipeline(transaction=False)
+                changed |= cache_writer.write_cars(pipe, build, batch, cars, old)
+                if changed:
+                    pipe.hincrby(keys.meta(), "version", 1)
+                    pipe.publish(keys.invalidations(), build)
+                pipe.execute()
+                live = sum(1 for c in batch if c in cars and cars[c].status == car_rows.LIVE)
+                written += live
+                removed += len(batch) - live
+        finally:
+            conn.close()
+        return BuildStats(build, written, removed, 0, query.statements,
+                          time.monotonic() - started, changed)
+
+    def build_buyers(self, buyer_ids: Iterable[int]) -> BuildStats:
+        """Rebuild the dynamic keys of the given buyers."""
+        started = time.monotonic()
+        ids = sorted(set(buyer_ids))
+        conn = self.connect()
+        query = CountingQuery(conn)
+        try:
+            for batch in chunks(ids, self.batch_size):
+                buyers = car_rows.load_buyers(query, batch)
+                pipe = self.client.pipeline(transaction=False)
+                for buyer in buyers.values():
+                    cache_writer.write_buyer(pipe, buyer)
+                pipe.execute()
+        finally:
+            conn.close()
+        current = current_build(self.client)
+        return BuildStats(current[0] if current else 0, 0, 0, len(ids), query.statements,
+                          time.monotonic() - started, False)
+
+    def build_slugs(self) -> int:
+        """Replace the slug map atomically (write a scratch hash, then RENAME over)."""
+        conn = self.connect()
+        try:
+            rows = CountingQuery(conn)(car_rows.SLUGS_SQL, ())
+        finally:
+            conn.close()
+        scratch = keys.slugs() + ":next"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(scratch)
+        mapping = cache_writer.slug_map(rows)
+        if mapping:
+            pipe.hset(scratch, mapping=mapping)
+            pipe.rename(scratch, keys.slugs())
+        else:
+            pipe.delete(keys.slugs())
+        pipe.execute()
+        return len(mapping)
+
+    # ------------------------------------------------------------------ full rebuild
+    def full_rebuild(self, position: dict[str, Any] | None = None) -> BuildStats:
+        """Build every live car into a new generation, then switch readers to it at once.
+
+        `position` (the binlog position read before the snapshot) is stored with the build so
+        the applier knows where replaying makes the new build current.
+        """
+        started = time.monotonic()
+        token = uuid.uuid4().hex
+        if not self.client.set(keys.rebuild_lock(), token, nx=True, px=600_000):
+            raise RuntimeError("another full rebuild is running")
+        try:
+            return self._full_rebuild(started, position)
+        finally:
+            # Release only our own lock (compare-and-delete).
+            self.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                             "return redis.call('del', KEYS[1]) end return 0",
+                             1, keys.rebuild_lock(), token)
+
+    def _full_rebuild(self, started: float, position: dict[str, Any] | None) -> BuildStats:
+        build = int(self.client.incr(keys.build_counter()))
+        previous = current_build(self.client)
+        conn = self.connect()
+        query = CountingQuery(conn)
+        written = buyers_written = 0
+        try:
+            # One consistent snapshot across all batches, so the build is a single moment.
+            with conn.cursor() as cur:
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            live_ids = [r[0] for r in query(car_rows.LIVE_IDS_SQL, ())]
+            for batch in chunks(live_ids, self.batch_size):
+                cars = car_rows.load_cars(query, batch)
+                pipe = self.client.pipeline(transaction=False)
+                cache_writer.write_cars(pipe, build, batch, cars, {})
+                pipe.execute()
+                written += len(batch)
+            buyer_ids = [r[0] for r in query(car_rows.ALL_BUYER_IDS_SQL, ())]
+            for batch in chunks(buyer_ids, self.batch_size):
+                pipe = self.client.pipeline(transaction=False)
+                for buyer in car_rows.load_buyers(query, batch).values():
+                    cache_writer.write_buyer(pipe, buyer)
+                pipe.execute()
+                buyers_written += len(batch)
+            conn.commit()
+        finally:
+            conn.close()
+        self.build_slugs()
+        removed = self._retire(previous, build, set(live_ids))
+        log.info("full rebuild %d: %d cars, %d buyers, %d removed in %.2fs", build, written,
+                 buyers_written, removed, time.monotonic() - started)
+        if position is not None:
+            self.client.set(keys.build_position(build), orjson.dumps(position))
+        return BuildStats(build, written, removed, buyers_written, query.statements,
+                          time.monotonic() - started, True)
+
+    def _retire(self, previous: tuple[int, int] | None, build: int, live: set[int]) -> int:
+        """Switch readers to `build`, drop pages of cars no longer live, expire the old build."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.meta(), mapping={"build": build, "version": 0})
+        pipe.publish(keys.invalidations(), build)
+        pipe.execute()
+        if previous is None:
+            return 0
+        old = previous[0]
+        old_ids = {int(m) for m in self.client.zrange(keys.live_cars(old), 0, -1)}
+        gone = sorted(old_ids - live)
+        pipe = self.client.pipeline(transaction=False)
+        for car_id in gone:
+            pipe.delete(keys.dedicated_page(car_id), keys.car_private(car_id),
+                        keys.car_interested(car_id))
+        # Readers that fetched the old build a moment ago finish within the grace period.
+        registry = [k.decode() for k in self.client.smembers(keys.build_registry(old))]
+        fixed = [keys.cards(old), keys.live_cars(old), keys.memberships(old),
+                 keys.popularity(old), keys.build_registry(old), keys.build_position(old),
+                 *(keys.numeric_index(old, f) for f in keys.NUMERIC_FIELDS)]
+        for key in registry + fixed:
+            pipe.expire(key, keys.OLD_BUILD_TTL)
+        pipe.execute()
+        return len(gone)

@@ -1,0 +1,122 @@
+"""Valkey writes for built cars and buyers: pages, private data, cards and listing indexes.
+
+Every write here is idempotent (SET, DEL+SADD, HSET, ZADD): replaying a batch leaves the same
+state, which is what at-least-once delivery from Kafka needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from carpages_shared import keys
+from carpages_shared.assembly import IndexEntry, card, epoch, index_entry, page, private_fields
+from carpages_shared.car_rows import LIVE, BuyerRecord, CarRecord
+
+Pipeline = Any  # valkey.client.Pipeline; untyped upstream
+
+
+def _index_keys(build: int, entry: IndexEntry) -> tuple[list[str], list[str]]:
+    sets = [keys.set_index(build, f, v) for f, v in entry.sets]
+    nums = [keys.numeric_index(build, f) for f, _ in entry.scores]
+    return sets, nums
+
+
+def add_index(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry) -> None:
+    """Add a car to every index of its entry and record the keys in the build registry."""
+    sets, _ = _index_keys(build, entry)
+    for key in sets:
+        pipe.sadd(key, car_id)
+    for field, value in entry.sets:
+        pipe.sadd(keys.set_values(build, field), value)
+    for field, score in entry.scores:
+        pipe.zadd(keys.numeric_index(build, field), {str(car_id): score})
+    pipe.zadd(keys.live_cars(build), {str(car_id): car_id})
+    pipe.hset(keys.memberships(build), str(car_id), entry.to_json())
+    registry = sets + [keys.set_values(build, f) for f, _ in entry.sets]
+    pipe.sadd(keys.build_registry(build), *registry)
+
+
+def remove_index(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry | None) -> None:
+    """Remove a car from the indexes it was recorded in (and from the universe and cards)."""
+    if entry is not None:
+        sets, nums = _index_keys(build, entry)
+        for key in sets:
+            pipe.srem(key, car_id)
+        for key in nums:
+            pipe.zrem(key, str(car_id))
+    pipe.zrem(keys.live_cars(build), str(car_id))
+    pipe.zrem(keys.popularity(build), str(car_id))
+    pipe.hdel(keys.memberships(build), str(car_id))
+    pipe.hdel(keys.cards(build), str(car_id))
+
+
+def write_car(pipe: Pipeline, build: int, car: CarRecord, old: IndexEntry | None) -> bool:
+    """Write a live car everywhere; return True when its index membership or order changed."""
+    new = index_entry(car)
+    pipe.set(keys.dedicated_page(car.id), page(car).model_dump_json())
+    pipe.delete(keys.car_private(car.id))
+    pipe.hset(keys.car_private(car.id), mapping=private_fields(car))
+    pipe.delete(keys.car_interested(car.id))
+    if car.interested:
+        pipe.sadd(keys.car_interested(car.id), *car.interested)
+    pipe.delete(keys.car_missing(car.id))
+    changed = old != new
+    if changed:
+        if old is not None:
+            remove_index(pipe, build, car.id, old)
+        add_index(pipe, build, car.id, new)
+    # After any index removal above, so the card and popularity are (re)written last.
+    pipe.hset(keys.cards(build), str(car.id), card(car).model_dump_json())
+    pipe.zadd(keys.popularity(build), {str(car.id): car.popularity})
+    return changed
+
+
+def remove_car(pipe: Pipeline, build: int, car_id: int, old: IndexEntry | None) -> bool:
+    """Remove a car that is not live (sold, withdrawn, deleted) from every key."""
+    pipe.delete(keys.dedicated_page(car_id), keys.car_private(car_id),
+                keys.car_interested(car_id))
+    remove_index(pipe, build, car_id, old)
+    return old is not None
+
+
+def write_cars(pipe: Pipeline, build: int, car_ids: Iterable[int], cars: dict[int, CarRecord],
+               old_entries: dict[int, IndexEntry | None]) -> bool:
+    """Write or remove each id; return True if any membership or order changed."""
+    changed = False
+    for car_id in car_ids:
+        car = cars.get(car_id)
+        old = old_entries.get(car_id)
+        if car is not None and car.status == LIVE:
+            changed |= write_car(pipe, build, car, old)
+        else:
+            changed |= remove_car(pipe, build, car_id, old)
+    return changed
+
+
+def write_buyer(pipe: Pipeline, buyer: BuyerRecord) -> None:
+    """Replace a buyer's dynamic keys (seen, booked test drives, offers, paid_until)."""
+    seen, tds = keys.buyer_seen(buyer.id), keys.buyer_test_drives(buyer.id)
+    offers, paid = keys.buyer_offers(buyer.id), keys.buyer_paid_until(buyer.id)
+    pipe.delete(seen, tds, offers, paid)
+    if buyer.seen:
+        pipe.sadd(seen, *buyer.seen)
+    if buyer.test_drives:
+        pipe.sadd(tds, *buyer.test_drives)
+    if buyer.offers:
+        pipe.hset(offers, mapping={str(c): a for c, a in buyer.offers.items()})
+    if buyer.paid_until is not None:
+        pipe.set(paid, epoch(buyer.paid_until))
+
+
+def slug_map(rows: Iterable[tuple[Any, ...]]) -> dict[str, bytes]:
+    """Slug table rows -> the `{cp}:slugs` hash contents."""
+    return {str(value): orjson.dumps({"type": kind, "filter": str(flt)})
+            for value, kind, flt in rows}
+
+
+def utc_now() -> dt.datetime:
+    """Naive UTC now, matching the DB's DATETIME convention."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

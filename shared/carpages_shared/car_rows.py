@@ -1,0 +1,167 @@
+"""Batched SQL for everything a car's cache entries are made of, and the row shapes it returns.
+
+Seed 003's lesson: a constant number of statements per batch, whatever the batch size — one
+joined query for the car and its lookups, one per child table. The statements are plain text
+here; the caller executes them on its own connection (the worker's or the API's), so this module
+stays free of I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+Query = Callable[[str, Sequence[Any]], Sequence[tuple[Any, ...]]]
+"""Runs one SQL statement with parameters and returns all rows (the caller owns the cursor)."""
+
+LIVE = "live"
+
+CAR_SQL = """
+SELECT c.id, c.status, c.price, c.year, c.km_driven, c.fuel_type, c.transmission, c.owner_count,
+       c.rating, c.registration_state, c.date_created, c.date_updated,
+       mk.id, mk.name, md.id, md.name, md.body_type, v.id, v.name,
+       co.id, co.name, co.hex, ci.id, ci.name, l.id, l.name, s.kind, s.mobile_no
+FROM car c
+JOIN variant v ON v.id = c.variant_id
+JOIN model md ON md.id = v.model_id
+JOIN make mk ON mk.id = md.make_id
+JOIN color co ON co.id = c.color_id
+JOIN locality l ON l.id = c.locality_id
+JOIN city ci ON ci.id = l.city_id
+JOIN seller s ON s.id = c.seller_id
+WHERE c.id IN %s
+"""
+IMAGES_SQL = """
+SELECT car_id, position, url, tag FROM car_image WHERE car_id IN %s ORDER BY car_id, position
+"""
+FEATURES_SQL = """
+SELECT cf.car_id, f.id, f.name, f.category
+FROM car_feature cf JOIN feature f ON f.id = cf.feature_id
+WHERE cf.car_id IN %s ORDER BY cf.car_id, f.id
+"""
+INSPECTION_SQL = """
+SELECT car_id, score, summary, report, inspected_at FROM inspection_report WHERE car_id IN %s
+"""
+POPULARITY_SQL = "SELECT car_id, COUNT(*) FROM interaction WHERE car_id IN %s GROUP BY car_id"
+# Interested people (seed 001): distinct buyers who made an offer or scheduled a test drive.
+INTERESTED_SQL = """
+SELECT car_id, buyer_id FROM offer WHERE car_id IN %s AND status IN ('open', 'accepted')
+UNION
+SELECT car_id, buyer_id FROM test_drive WHERE car_id IN %s AND status IN ('booked', 'completed')
+"""
+LIVE_IDS_SQL = "SELECT id FROM car WHERE status = 'live' ORDER BY id"
+
+BUYER_SEEN_SQL = "SELECT DISTINCT buyer_id, car_id FROM interaction WHERE buyer_id IN %s"
+BUYER_TEST_DRIVES_SQL = """
+SELECT DISTINCT buyer_id, car_id FROM test_drive WHERE buyer_id IN %s AND status = 'booked'
+"""
+# The latest live offer per (buyer, car): ids grow with time, so the max id is the newest.
+BUYER_OFFERS_SQL = """
+SELECT o.buyer_id, o.car_id, o.amount FROM offer o
+JOIN (SELECT MAX(id) AS id FROM offer WHERE buyer_id IN %s AND status IN ('open', 'accepted')
+      GROUP BY buyer_id, car_id) latest ON latest.id = o.id
+"""
+BUYER_PAID_SQL = "SELECT id, paid_until FROM buyer WHERE id IN %s"
+ALL_BUYER_IDS_SQL = """
+SELECT id FROM buyer WHERE paid_until IS NOT NULL
+UNION SELECT buyer_id FROM interaction
+UNION SELECT buyer_id FROM test_drive WHERE status = 'booked'
+UNION SELECT buyer_id FROM offer WHERE status IN ('open', 'accepted')
+"""
+SLUGS_SQL = "SELECT value, type, filter FROM slug"
+
+
+@dataclass
+class CarRecord:
+    """One car with everything its page, card, index entries and private data need."""
+
+    id: int
+    status: str
+    price: int
+    year: int
+    km_driven: int
+    fuel_type: str
+    transmission: str
+    owner_count: int
+    rating: Decimal
+    registration_state: str
+    date_created: dt.datetime
+    date_updated: dt.datetime
+    make: tuple[int, str]
+    model: tuple[int, str, str]
+    variant: tuple[int, str]
+    color: tuple[int, str, str]
+    city: tuple[int, str]
+    locality: tuple[int, str]
+    seller_kind: str
+    seller_mobile_no: str
+    images: list[tuple[int, str, str]] = field(default_factory=list)
+    features: list[tuple[int, str, str]] = field(default_factory=list)
+    inspection: tuple[Decimal, str, str, dt.datetime] | None = None
+    popularity: int = 0
+    interested: set[int] = field(default_factory=set)
+
+
+@dataclass
+class BuyerRecord:
+    """One buyer's dynamic data: seen cars, booked test drives, offers, subscription end."""
+
+    id: int
+    seen: set[int] = field(default_factory=set)
+    test_drives: set[int] = field(default_factory=set)
+    offers: dict[int, int] = field(default_factory=dict)
+    paid_until: dt.datetime | None = None
+
+
+def load_cars(query: Query, car_ids: Sequence[int]) -> dict[int, CarRecord]:
+    """Read the given cars (any status) with six statements; absent ids are simply missing."""
+    if not car_ids:
+        return {}
+    ids = tuple(car_ids)
+    cars: dict[int, CarRecord] = {}
+    for r in query(CAR_SQL, (ids,)):
+        cars[r[0]] = CarRecord(
+            id=r[0], status=r[1], price=r[2], year=r[3], km_driven=r[4], fuel_type=r[5],
+            transmission=r[6], owner_count=r[7], rating=r[8], registration_state=r[9],
+            date_created=r[10], date_updated=r[11], make=(r[12], r[13]),
+            model=(r[14], r[15], r[16]), variant=(r[17], r[18]), color=(r[19], r[20], r[21]),
+            city=(r[22], r[23]), locality=(r[24], r[25]), seller_kind=r[26],
+            seller_mobile_no=r[27],
+        )
+    for car_id, position, url, tag in query(IMAGES_SQL, (ids,)):
+        if car_id in cars:
+            cars[car_id].images.append((position, url, tag))
+    for car_id, fid, name, category in query(FEATURES_SQL, (ids,)):
+        if car_id in cars:
+            cars[car_id].features.append((fid, name, category))
+    for car_id, score, summary, report, inspected_at in query(INSPECTION_SQL, (ids,)):
+        if car_id in cars:
+            text = report.decode() if isinstance(report, bytes) else str(report)
+            cars[car_id].inspection = (score, summary, text, inspected_at)
+    for car_id, count in query(POPULARITY_SQL, (ids,)):
+        if car_id in cars:
+            cars[car_id].popularity = int(count)
+    for car_id, buyer_id in query(INTERESTED_SQL, (ids, ids)):
+        if car_id in cars:
+            cars[car_id].interested.add(int(buyer_id))
+    return cars
+
+
+def load_buyers(query: Query, buyer_ids: Sequence[int]) -> dict[int, BuyerRecord]:
+    """Read the dynamic data of the given buyers with four statements."""
+    if not buyer_ids:
+        return {}
+    ids = tuple(buyer_ids)
+    buyers = {b: BuyerRecord(b) for b in ids}
+    for buyer_id, car_id in query(BUYER_SEEN_SQL, (ids,)):
+        buyers[buyer_id].seen.add(car_id)
+    for buyer_id, car_id in query(BUYER_TEST_DRIVES_SQL, (ids,)):
+        buyers[buyer_id].test_drives.add(car_id)
+    for buyer_id, car_id, amount in query(BUYER_OFFERS_SQL, (ids,)):
+        buyers[buyer_id].offers[car_id] = int(amount)
+    for buyer_id, paid_until in query(BUYER_PAID_SQL, (ids,)):
+        buyers[buyer_id].paid_until = paid_until
+    return buyers
