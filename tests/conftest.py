@@ -16,7 +16,6 @@ import pymysql
 import pytest
 import valkey
 import valkey.asyncio
-
 from carpages_local import servers, stack
 from carpages_local.migrator import migrate
 
@@ -31,7 +30,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackE
         yield env
 
 
-def root_conn(env: stack.StackEnv, database: str | None = None) -> pymysql.connections.Connection[Any]:
+def root_conn(env: stack.StackEnv,
+              database: str | None = None) -> pymysql.connections.Connection[Any]:
     """A super-user connection (DDL, PURGE, FLUSH) to the test MariaDB."""
     return pymysql.connect(host="127.0.0.1", port=env.mysql_port, user="root",
                            password="root-local", database=database, autocommit=True)
@@ -106,7 +106,8 @@ def mysql_db(stack_env: stack.StackEnv) -> Iterator[str]:
 
 
 @pytest.fixture
-def mysql_conn(stack_env: stack.StackEnv, mysql_db: str) -> Iterator[pymysql.connections.Connection[Any]]:
+def mysql_conn(stack_env: stack.StackEnv,
+               mysql_db: str) -> Iterator[pymysql.connections.Connection[Any]]:
     """A connection (autocommit off) to a freshly migrated, empty database."""
     conn = stack.connect(stack_env.mysql_port, database=mysql_db)
     yield conn

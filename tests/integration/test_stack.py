@@ -1,4 +1,4 @@
-"""The local stack: migrations, binlog readability for the CDC user, Valkey and broker round trips."""
+"""The local stack: migrations, binlog access for the CDC user, Valkey and broker round trips."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import psutil
 import pymysql
 import valkey
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from carpages_local import servers, stack
+from carpages_local.migrator import available, migrate
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import WriteRowsEvent
 
-from carpages_local import servers, stack
-from carpages_local.migrator import available, migrate
 from tests.conftest import root_conn
 
 EXPECTED_TABLES = {
@@ -27,14 +27,15 @@ EXPECTED_TABLES = {
 }
 
 
-def test_migrations_apply_from_empty_then_noop(mysql_conn: pymysql.connections.Connection[Any]) -> None:
+def test_migrations_apply_from_empty_then_noop(
+        mysql_conn: pymysql.connections.Connection[Any]) -> None:
     # The fixture already migrated; a second run must apply nothing and change nothing.
     with mysql_conn.cursor() as cur:
         cur.execute("SHOW TABLES")
         tables = {row[0] for row in cur.fetchall()}
         cur.execute("SELECT version FROM schema_migrations ORDER BY version")
         versions = [row[0] for row in cur.fetchall()]
-    assert EXPECTED_TABLES <= tables
+    assert tables >= EXPECTED_TABLES
     assert versions == [v for v, _, _ in available()]
     assert migrate(mysql_conn) == []
 
