@@ -65,12 +65,9 @@ JOIN (SELECT MAX(id) AS id FROM offer WHERE buyer_id IN %s AND status IN ('open'
       GROUP BY buyer_id, car_id) latest ON latest.id = o.id
 """
 BUYER_PAID_SQL = "SELECT id, paid_until FROM buyer WHERE id IN %s"
-ALL_BUYER_IDS_SQL = """
-SELECT id FROM buyer WHERE paid_until IS NOT NULL
-UNION SELECT buyer_id FROM interaction
-UNION SELECT buyer_id FROM test_drive WHERE status = 'booked'
-UNION SELECT buyer_id FROM offer WHERE status IN ('open', 'accepted')
-"""
+# Every buyer, not only those with live data: a full rebuild must also clear keys that went
+# stale (a refunded subscription, a cancelled test drive) while no change event covered them.
+ALL_BUYER_IDS_SQL = "SELECT id FROM buyer ORDER BY id"
 SLUGS_SQL = "SELECT value, type, filter FROM slug"
 
 

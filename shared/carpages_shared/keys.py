@@ -27,6 +27,9 @@ LOCK_TTL_MS: Final = 5000
 """Single-flight lock while one API process fills a missing page from MySQL."""
 MISSING_TTL: Final = 30
 """Negative cache for ids that are not live cars, so random ids cannot hammer MySQL."""
+FILLED_PAGE_TTL: Final = 600
+"""Expiry of a page the API filled on a miss (the builder's own writes carry none): bounds how
+long a fill that raced with a car leaving the market could keep showing it."""
 OLD_BUILD_TTL: Final = 120
 """Grace period for the previous build's keys after a switch (readers mid-request finish)."""
 HEARTBEAT_TTL: Final = 30
@@ -92,6 +95,11 @@ def buyer_offers(buyer_id: int) -> str:
 def buyer_paid_until(buyer_id: int) -> str:
     """STRING: epoch seconds the buyer's subscription runs to; absent = never paid."""
     return f"buyer:{{b{buyer_id}}}:paid_until"
+
+
+def buyer_position(buyer_id: int) -> str:
+    """STRING: fencing token of the newest change applied to this buyer's keys (applier)."""
+    return f"buyer:{{b{buyer_id}}}:pos"
 
 
 # ----------------------------------------------------------------------------- listing ({cp})
@@ -182,6 +190,11 @@ def pinned_order(model_version: str, pin: str) -> str:
 def slugs() -> str:
     """HASH: slug token -> JSON `{"type": ..., "filter": ...}`. Writer: builder/applier."""
     return "{cp}:slugs"
+
+
+def slugs_position() -> str:
+    """STRING: fencing token of the newest change applied to the slug map (applier)."""
+    return "{cp}:slugs:pos"
 
 
 def invalidations() -> str:

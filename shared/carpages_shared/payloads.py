@@ -142,11 +142,13 @@ class SourcePosition(_Frozen):
     """Where in the binlog a change came from."""
 
     file: str
-    pos: int
+    pos: int = Field(description="end offset of the rows event in `file`")
     gtid: str | None = None
     server_id: int
     ts_ms: int
     xid: int | None = None
+    row: int = Field(0, description="index of the row within its transaction")
+    txn: str | None = Field(None, description="transaction id: GTID, else `file:pos` of BEGIN")
 
 
 class RowChanged(_Frozen):

@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 import valkey.asyncio
 from fastapi import FastAPI
 
-from carpages_api import errors
+from carpages_api import errors, listing_setup
 from carpages_api.metrics import Metrics, MetricsMiddleware
-from carpages_api.routes import health
+from carpages_api.ranking import PopularityRanker
+from carpages_api.routes import dedicated, health, listing
 from carpages_api.settings import ApiSettings
 from carpages_api.state import AppState
 
@@ -36,10 +37,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         state = AppState(settings=settings, valkey=primary,
                          reader=replicas[0] if replicas else primary)
         state.extras["metrics"] = metrics
+        state.extras["ranker"] = PopularityRanker()  # until a LightFM model is published
+        listing_generation = listing_setup.start(state)
         app.state.carpages = state
         try:
             yield
         finally:
+            await listing_generation.stop()
             for client in [*replicas, primary]:
                 await client.aclose()
 
@@ -47,5 +51,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                   description="Used-car dedicated pages and listings served from Valkey.")
     errors.install(app, settings.retry_after_s)
     app.include_router(health.router)
+    app.include_router(dedicated.router)
+    app.include_router(listing.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -2,7 +2,7 @@
 
 The listing computes the set of matching car ids (cached in Valkey), then asks a Ranker to order
 it for one viewer. The popularity ranker is the generic order until a LightFM model is
-published; carpages_api.reco_model provides the model-backed ranker (issue: recommendations).
+published (a LightFM-backed ranker replaces it in the app state when the reco issue lands).
 """
 
 from __future__ import annotations
@@ -34,3 +34,22 @@ class Ranker(Protocol):
              popularity: dict[int, float] | None = None) -> list[int]:
         """Return `candidates` reordered (same members, no duplicates)."""
         ...
+
+
+class PopularityRanker:
+    """The generic order before a model exists: most interactions first, ties by car id.
+
+    Deterministic and viewer-blind (seen cars are moved to the end by the listing snapshot,
+    not here), so every viewer of one query gets the same order from the same counts.
+    """
+
+    @property
+    def version(self) -> str:
+        """Constant: the order changes only with the data, never with a retrain."""
+        return "popularity"
+
+    def rank(self, candidates: Sequence[int], viewer: Viewer,
+             popularity: dict[int, float] | None = None) -> list[int]:
+        """Sort by (-interactions, id)."""
+        counts = popularity or {}
+        return sorted(candidates, key=lambda car_id: (-counts.get(car_id, 0.0), car_id))

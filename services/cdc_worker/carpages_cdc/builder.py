@@ -7,6 +7,7 @@ compare with). A constant number of SQL statements per batch, whatever its size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -24,7 +25,13 @@ from carpages_cdc import cache_writer
 
 log = logging.getLogger(__name__)
 
-Connect = Callable[[], pymysql.connections.Connection[Any]]
+# A string: pymysql's Connection is generic only in its stubs, not at runtime.
+Connect = Callable[[], "pymysql.connections.Connection[Any]"]
+
+
+Fence = Callable[[Any, Sequence[int], "tuple[str, Sequence[bytes | None]] | None"], None]
+"""Runs a filled batch pipeline instead of `pipe.execute()`: (pipe, ids, (memberships key, the
+values read before writing) or None). The applier's fenced write: carpages_cdc.fencing."""
 
 
 class NoBuild(RuntimeError):
@@ -81,7 +88,7 @@ class CacheBuilder:
         self.batch_size = batch_size
 
     # ------------------------------------------------------------------ incremental
-    def build_cars(self, car_ids: Iterable[int]) -> BuildStats:
+    def build_cars(self, car_ids: Iterable[int], fence: Fence | None = None) -> BuildStats:
         """Rebuild the given cars in the current generation (removing any no longer live)."""
         started = time.monotonic()
         current = current_build(self.client)
@@ -100,11 +107,16 @@ class CacheBuilder:
                 old = {c: IndexEntry.from_json(r) if r else None
                        for c, r in zip(batch, raw, strict=True)}
                 pipe = self.client.pipeline(transaction=False)
-                changed |= cache_writer.write_cars(pipe, build, batch, cars, old)
-                if changed:
+                batch_changed = cache_writer.write_cars(pipe, build, batch, cars, old)
+                if batch_changed:
+                    # Once per batch that changed, not for every batch after the first change.
                     pipe.hincrby(keys.meta(), "version", 1)
                     pipe.publish(keys.invalidations(), build)
-                pipe.execute()
+                if fence is None:
+                    pipe.execute()
+                else:
+                    fence(pipe, batch, (keys.memberships(build), raw))
+                changed |= batch_changed
                 live = sum(1 for c in batch if c in cars and cars[c].status == car_rows.LIVE)
                 written += live
                 removed += len(batch) - live
@@ -113,7 +125,7 @@ class CacheBuilder:
         return BuildStats(build, written, removed, 0, query.statements,
                           time.monotonic() - started, changed)
 
-    def build_buyers(self, buyer_ids: Iterable[int]) -> BuildStats:
+    def build_buyers(self, buyer_ids: Iterable[int], fence: Fence | None = None) -> BuildStats:
         """Rebuild the dynamic keys of the given buyers."""
         started = time.monotonic()
         ids = sorted(set(buyer_ids))
@@ -125,14 +137,17 @@ class CacheBuilder:
                 pipe = self.client.pipeline(transaction=False)
                 for buyer in buyers.values():
                     cache_writer.write_buyer(pipe, buyer)
-                pipe.execute()
+                if fence is None:
+                    pipe.execute()
+                else:
+                    fence(pipe, batch, None)
         finally:
             conn.close()
         current = current_build(self.client)
         return BuildStats(current[0] if current else 0, 0, 0, len(ids), query.statements,
                           time.monotonic() - started, False)
 
-    def build_slugs(self) -> int:
+    def build_slugs(self, fence: Fence | None = None) -> int:
         """Replace the slug map atomically (write a scratch hash, then RENAME over)."""
         conn = self.connect()
         try:
@@ -148,7 +163,10 @@ class CacheBuilder:
             pipe.rename(scratch, keys.slugs())
         else:
             pipe.delete(keys.slugs())
-        pipe.execute()
+        if fence is None:
+            pipe.execute()
+        else:
+            fence(pipe, (), None)
         return len(mapping)
 
     # ------------------------------------------------------------------ full rebuild
@@ -184,9 +202,8 @@ class CacheBuilder:
             for batch in chunks(live_ids, self.batch_size):
                 cars = car_rows.load_cars(query, batch)
                 pipe = self.client.pipeline(transaction=False)
-                cache_writer.write_cars(pipe, build, batch, cars, {})
+                written += cache_writer.write_new_generation(pipe, build, cars.values())
                 pipe.execute()
-                written += len(batch)
             buyer_ids = [r[0] for r in query(car_rows.ALL_BUYER_IDS_SQL, ())]
             for batch in chunks(buyer_ids, self.batch_size):
                 pipe = self.client.pipeline(transaction=False)
@@ -195,14 +212,20 @@ class CacheBuilder:
                 pipe.execute()
                 buyers_written += len(batch)
             conn.commit()
+            self.build_slugs()
+            if position is not None:
+                # Stored before the switch, so whoever sees the new build also finds it.
+                self.client.set(keys.build_position(build), orjson.dumps(position))
+        except BaseException:
+            # Readers never switch to a half-written generation; let its keys go.
+            with contextlib.suppress(valkey.ValkeyError):
+                self._expire_build(build)
+            raise
         finally:
             conn.close()
-        self.build_slugs()
         removed = self._retire(previous, build, set(live_ids))
         log.info("full rebuild %d: %d cars, %d buyers, %d removed in %.2fs", build, written,
                  buyers_written, removed, time.monotonic() - started)
-        if position is not None:
-            self.client.set(keys.build_position(build), orjson.dumps(position))
         return BuildStats(build, written, removed, buyers_written, query.statements,
                           time.monotonic() - started, True)
 
@@ -221,12 +244,18 @@ class CacheBuilder:
         for car_id in gone:
             pipe.delete(keys.dedicated_page(car_id), keys.car_private(car_id),
                         keys.car_interested(car_id))
+        pipe.execute()
         # Readers that fetched the old build a moment ago finish within the grace period.
-        registry = [k.decode() for k in self.client.smembers(keys.build_registry(old))]
-        fixed = [keys.cards(old), keys.live_cars(old), keys.memberships(old),
-                 keys.popularity(old), keys.build_registry(old), keys.build_position(old),
-                 *(keys.numeric_index(old, f) for f in keys.NUMERIC_FIELDS)]
+        self._expire_build(old)
+        return len(gone)
+
+    def _expire_build(self, build: int) -> None:
+        """Give every key of a generation the grace-period TTL (found via its registry)."""
+        registry = [k.decode() for k in self.client.smembers(keys.build_registry(build))]
+        fixed = [keys.cards(build), keys.live_cars(build), keys.memberships(build),
+                 keys.popularity(build), keys.build_registry(build), keys.build_position(build),
+                 *(keys.numeric_index(build, f) for f in keys.NUMERIC_FIELDS)]
+        pipe = self.client.pipeline(transaction=False)
         for key in registry + fixed:
             pipe.expire(key, keys.OLD_BUILD_TTL)
         pipe.execute()
-        return len(gone)

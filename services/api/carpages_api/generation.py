@@ -1,0 +1,91 @@
+"""The listing's current (build, version), kept in process memory.
+
+Readers use the remembered value to name the keys they read and put `HMGET meta build version`
+in the same pipeline; if the answer differs they retry once with it (listing_reader). Pub/sub on
+`keys.invalidations()` only refreshes the value early, saving that retry: correctness never
+depends on a message arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+from carpages_shared import keys
+
+log = logging.getLogger(__name__)
+
+META_FIELDS: Final = ("build", "version")
+POLL_S: Final = 5.0
+"""How long one pub/sub read waits (the client's short socket timeout must not apply)."""
+RECONNECT_S: Final = 1.0
+STOP_POLL_S: Final = 0.05
+
+
+def parse_meta(raw: Sequence[bytes | str | None]) -> tuple[int, int] | None:
+    """HMGET meta build version -> (build, version), or None before the first build."""
+    build, version = raw
+    if build is None:
+        return None
+    return int(build), int(version or 0)
+
+
+class Generation:
+    """The last (build, version) seen; updated by readers and by the watcher."""
+
+    def __init__(self) -> None:
+        self.current: tuple[int, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def observe(self, raw: Sequence[bytes | str | None]) -> tuple[int, int] | None:
+        """Remember the meta a pipeline returned; return it parsed."""
+        seen = parse_meta(raw)
+        if seen is not None:
+            self.current = seen
+        return seen
+
+    def start(self, client: Any) -> None:
+        """Start listening for invalidations on `client` (valkey.asyncio)."""
+        self._task = asyncio.create_task(self._watch(client), name="listing-generation")
+
+    async def stop(self) -> None:
+        """Stop the listener."""
+        self._stopping = True
+        task, self._task = self._task, None
+        # valkey-py's pub/sub read can swallow a cancellation that lands inside its own read
+        # timeout; the flag ends the loop then, and the cancel is repeated until it has.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=STOP_POLL_S)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _watch(self, client: Any) -> None:
+        # A dropped connection is retried after a pause: the readers' own meta check keeps
+        # results correct meanwhile, so there is nothing to escalate.
+        while not self._stopping:
+            try:
+                await self._listen(client)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("listing invalidation listener: %s; reconnecting", exc)
+                await asyncio.sleep(RECONNECT_S)
+
+    async def _listen(self, client: Any) -> None:
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(keys.invalidations())
+            # Read once after subscribing, so a switch made before the subscription is seen.
+            self.observe(await client.hmget(keys.meta(), list(META_FIELDS)))
+            while not self._stopping:
+                message = await pubsub.get_message(timeout=POLL_S)
+                if message is not None:
+                    self.observe(await client.hmget(keys.meta(), list(META_FIELDS)))
+        finally:
+            await pubsub.aclose()

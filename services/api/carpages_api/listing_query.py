@@ -1,0 +1,277 @@
+"""Listing request parameters: parse, validate and canonicalise (pure; no I/O).
+
+Two frozen pydantic models: `Filters` (the car-related filters; the only input of the query hash,
+so the same filters in any order, with duplicated or reordered values, hash alike) and
+`ListingQuery` (filters plus order, paging, viewer hints, facets and pin). Unknown parameters
+(utm_*, gclid, ...) are dropped before validation, so they never reach the hash or the links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import quote, urlencode
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from carpages_api.errors import ApiError
+
+MAX_U32: Final = 4_294_967_295
+HASH_SCHEME: Final = "v1"
+"""Bump when the meaning of a filter changes, so old cached results are never reused."""
+
+Order = Literal["reco", "newest", "price_asc", "price_desc"]
+FuelType = Literal["petrol", "diesel", "cng", "electric", "hybrid", "lpg"]
+Transmission = Literal["manual", "automatic"]
+FacetName = Literal["city_id", "make_id", "model_id", "variant_id", "color_id", "fuel_type",
+                    "transmission", "owner", "features", "price", "year"]
+Id = Annotated[int, Field(ge=1, le=MAX_U32)]
+
+SET_PARAMS: Final = ("city_id", "make_id", "model_id", "variant_id", "color_id", "fuel_type",
+                     "transmission", "owner")
+"""Multi-valued "any of" filters; each names the set index field of the same name."""
+LIST_PARAMS: Final = (*SET_PARAMS, "features")
+SCALAR_FILTERS: Final = ("price_min", "price_max", "year_min", "year_max", "km_max",
+                         "rating_min")
+RANGES: Final = (("price", "price_min", "price_max"), ("year", "year_min", "year_max"),
+                 ("km", None, "km_max"), ("rating", "rating_min", None))
+"""(numeric index field, lower-bound param, upper-bound param); bounds are inclusive."""
+QUERY_LISTS: Final = ("seen_car_ids", "facets")
+QUERY_SCALARS: Final = ("slug", "order_by", "page_size", "page_no", "buyer_id", "pin")
+ALIASES: Final = {"seen_card_ids": "seen_car_ids"}
+"""Seed 001 spells it `seen_card_ids`; both names are accepted and merged."""
+PIN_PATTERN: Final = r"^[A-Za-z0-9_:\-.]{1,64}\.[0-9a-f]{16}$"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The settings that bound a request (taken from ApiSettings at the entrypoint)."""
+
+    page_size_default: int = 20
+    page_size_max: int = 35
+    page_window: int = 1000
+    max_filter_values: int = 50
+    max_seen_ids: int = 200
+
+    def max_pages(self, page_size: int) -> int:
+        """Pages of this size that fit in the window (a page never reaches past it)."""
+        return max(1, self.page_window // page_size)
+
+
+def _split(value: Any, info: ValidationInfo, bound_key: str) -> Any:
+    """`"3,4"` (or a list of such strings) -> `["3", "4"]`, bounded by the context's limit."""
+    if value is None or isinstance(value, tuple):
+        return value
+    parts = [value] if isinstance(value, str) else list(value)
+    tokens = [t.strip().lower() for p in parts for t in str(p).split(",")]
+    tokens = [t for t in tokens if t]
+    limits = info.context.get("limits") if isinstance(info.context, dict) else None
+    if isinstance(limits, Limits) and len(tokens) > getattr(limits, bound_key):
+        raise ValueError(f"at most {getattr(limits, bound_key)} values")
+    return tokens
+
+
+def _sorted_unique(value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    return None if value is None else tuple(sorted(set(value)))
+
+
+class Filters(BaseModel):
+    """Car filters. A list field None = not filtered; an empty tuple = matches nothing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    city_id: tuple[Id, ...] | None = None
+    make_id: tuple[Id, ...] | None = None
+    model_id: tuple[Id, ...] | None = None
+    variant_id: tuple[Id, ...] | None = None
+    color_id: tuple[Id, ...] | None = None
+    fuel_type: tuple[FuelType, ...] | None = None
+    transmission: tuple[Transmission, ...] | None = None
+    owner: tuple[Annotated[int, Field(ge=1, le=99)], ...] | None = None
+    features: tuple[Id, ...] | None = Field(default=None, description="the car has ALL of them")
+    price_min: Annotated[int, Field(ge=0, le=MAX_U32)] | None = None
+    price_max: Annotated[int, Field(ge=0, le=MAX_U32)] | None = None
+    year_min: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    year_max: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    km_max: Annotated[int, Field(ge=0, le=MAX_U32)] | None = None
+    rating_min: Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)] | None = None
+
+    @field_validator(*LIST_PARAMS, mode="before")
+    @classmethod
+    def _split_list(cls, value: Any, info: ValidationInfo) -> Any:
+        tokens = _split(value, info, "max_filter_values")
+        # An explicit empty parameter (`city_id=`) means "not filtered", as HTML forms send it.
+        return None if tokens == [] and not isinstance(value, tuple) else tokens
+
+    @field_validator(*LIST_PARAMS, mode="after")
+    @classmethod
+    def _canonical_list(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        return _sorted_unique(value)
+
+    def canonical(self) -> str:
+        """`city_id=1&color_id=3,4&price_max=500000`: fixed field order, sorted values."""
+        parts = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            text = ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+            parts.append(f"{name}={text}")
+        return "&".join(parts)
+
+    def digest(self, salt: str = "") -> str:
+        """Short stable hash of the canonical form (the query hash in cache keys)."""
+        text = f"{HASH_SCHEME}|{salt}|{self.canonical()}".encode()
+        return hashlib.blake2b(text, digest_size=10).hexdigest()
+
+    def matches_nothing(self) -> bool:
+        """True when an intersected list left no value (e.g. slug make vs. explicit make)."""
+        return any(getattr(self, name) == () for name in LIST_PARAMS)
+
+    def set_filters(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(set index field, values) for the "any of" filters present."""
+        return [(name, tuple(str(v) for v in getattr(self, name)))
+                for name in SET_PARAMS if getattr(self, name)]
+
+    def ranges(self) -> list[tuple[str, float | None, float | None]]:
+        """(numeric index field, inclusive min, inclusive max) for the ranges present."""
+        out = []
+        for field, lo_name, hi_name in RANGES:
+            lo = getattr(self, lo_name) if lo_name else None
+            hi = getattr(self, hi_name) if hi_name else None
+            if lo is not None or hi is not None:
+                out.append((field, lo, hi))
+        return out
+
+    def without(self, facet: str) -> Filters:
+        """These filters minus the ones a facet field counts across (disjunctive facets)."""
+        drop = {"price": ("price_min", "price_max"), "year": ("year_min", "year_max")}
+        names = drop.get(facet, (facet,) if facet in SET_PARAMS else ())
+        return self.model_copy(update=dict.fromkeys(names))
+
+    def intersect(self, other: Filters) -> Filters:
+        """Both sets of filters at once (a slug combined with explicit parameters)."""
+        update: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is None or theirs is None:
+                update[name] = theirs if mine is None else mine
+            elif name in LIST_PARAMS:
+                update[name] = tuple(sorted(set(mine) & set(theirs)))
+            else:
+                update[name] = max(mine, theirs) if name.endswith("_min") else min(mine, theirs)
+        return self.model_copy(update=update)
+
+
+class ListingQuery(BaseModel):
+    """A validated listing request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filters: Filters = Filters()
+    slug: Annotated[str, Field(max_length=200, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")] | None = None
+    order_by: Order = "reco"
+    page_size: Annotated[int, Field(ge=1)] = Limits.page_size_default
+    page_no: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    seen_car_ids: tuple[Id, ...] = ()
+    buyer_id: Id | None = None
+    facets: tuple[FacetName, ...] = ()
+    pin: Annotated[str, Field(pattern=PIN_PATTERN)] | None = None
+
+    @field_validator("seen_car_ids", mode="before")
+    @classmethod
+    def _split_seen(cls, value: Any, info: ValidationInfo) -> Any:
+        return _split(value, info, "max_seen_ids")
+
+    @field_validator("facets", mode="before")
+    @classmethod
+    def _split_facets(cls, value: Any, info: ValidationInfo) -> Any:
+        tokens = _split(value, info, "max_filter_values")
+        return None if tokens is None else list(dict.fromkeys(tokens))
+
+    @field_validator("seen_car_ids", mode="after")
+    @classmethod
+    def _canonical_seen(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(sorted(set(value)))
+
+    def link(self, page_no: int, pin: str | None) -> str:
+        """Relative URL of another page of this listing: every recognised param, canonical."""
+        params: list[tuple[str, str]] = []
+        for name, value in self.filters:
+            if value is not None:
+                params.append((name, ",".join(map(str, value)) if isinstance(value, tuple)
+                               else str(value)))
+        if self.slug:
+            params.append(("slug", self.slug))
+        params += [("order_by", self.order_by), ("page_size", str(self.page_size)),
+                   ("page_no", str(page_no))]
+        if self.facets:
+            params.append(("facets", ",".join(self.facets)))
+        if self.seen_car_ids:
+            params.append(("seen_car_ids", ",".join(map(str, self.seen_car_ids))))
+        if self.buyer_id is not None:
+            params.append(("buyer_id", str(self.buyer_id)))
+        if pin:
+            params.append(("pin", pin))
+        return "/listing/?" + urlencode(params, safe=",:", quote_via=quote)
+
+
+def _gather(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    known = {*LIST_PARAMS, *SCALAR_FILTERS, *QUERY_LISTS, *QUERY_SCALARS}
+    out: dict[str, list[str]] = {}
+    for raw_name, value in items:
+        name = ALIASES.get(raw_name, raw_name)
+        if name in known and value.strip():
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def _param(loc: tuple[int | str, ...]) -> str:
+    names = [str(p) for p in loc if isinstance(p, str) and p != "filters"]
+    return names[0] if names else "request"
+
+
+def parse_query(items: Iterable[tuple[str, str]], limits: Limits) -> ListingQuery:
+    """Query-string pairs -> a validated ListingQuery, or a 422 ApiError naming the params."""
+    given = _gather(items)
+    errors: list[dict[str, object]] = []
+    for name in (*SCALAR_FILTERS, *QUERY_SCALARS):
+        if len(given.get(name, ())) > 1:
+            errors.append({"param": name, "message": "given more than once"})
+    if errors:
+        raise ApiError(422, "invalid request", errors)
+    filters = {k: (v if k in LIST_PARAMS else v[0]) for k, v in given.items()
+               if k in LIST_PARAMS or k in SCALAR_FILTERS}
+    raw: dict[str, Any] = {k: (v if k in QUERY_LISTS else v[0].strip()) for k, v in given.items()
+                           if k in QUERY_LISTS or k in QUERY_SCALARS}
+    if "slug" in raw:
+        raw["slug"] = raw["slug"].lower()
+    raw["filters"] = filters
+    raw.setdefault("page_size", limits.page_size_default)
+    try:
+        query = ListingQuery.model_validate(raw, context={"limits": limits})
+    except ValidationError as exc:
+        detail = [{"param": _param(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise ApiError(422, "invalid request", detail) from None
+    _check_paging(query, limits)
+    return query
+
+
+def _check_paging(query: ListingQuery, limits: Limits) -> None:
+    if query.page_size > limits.page_size_max:
+        raise ApiError(422, "invalid request", [
+            {"param": "page_size", "message": f"must be at most {limits.page_size_max}"}])
+    pages = limits.max_pages(query.page_size)
+    if query.page_no > pages:
+        raise ApiError(422, "invalid request", [
+            {"param": "page_no", "message": f"must be at most {pages} (results are capped at "
+                                            f"{limits.page_window} positions)"}])

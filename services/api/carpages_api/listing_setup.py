@@ -1,0 +1,36 @@
+"""Wires the listing into the app state (called from the lifespan): ranker, generation, reader."""
+
+from __future__ import annotations
+
+from carpages_api.generation import Generation
+from carpages_api.listing_query import Limits
+from carpages_api.listing_reader import ListingReader
+from carpages_api.metrics import Metrics
+from carpages_api.ranking import PopularityRanker
+from carpages_api.settings import ApiSettings
+from carpages_api.state import AppState
+
+
+def limits(settings: ApiSettings) -> Limits:
+    """The request bounds from the settings."""
+    return Limits(page_size_default=settings.page_size_default,
+                  page_size_max=settings.page_size_max, page_window=settings.page_window,
+                  max_filter_values=settings.max_filter_values,
+                  max_seen_ids=settings.max_seen_ids)
+
+
+def start(state: AppState) -> Generation:
+    """Put the listing reader (and the popularity ranker, unless one is set) on the state and
+    start the generation watcher; the caller awaits `stop()` on the result at shutdown."""
+    generation = Generation()
+    generation.start(state.reader)
+    state.extras.setdefault("ranker", PopularityRanker())
+    metrics = state.extras.get("metrics")
+
+    def count(kind: str, outcome: str) -> None:
+        if isinstance(metrics, Metrics):
+            metrics.cache.labels(kind, outcome).inc()
+
+    state.extras["listing_reader"] = ListingReader(state.reader, state.valkey, generation,
+                                                   limits(state.settings), count)
+    return generation
