@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 import valkey.asyncio
 from fastapi import FastAPI
 
-from carpages_api import errors, listing_setup
+from carpages_api import db_direct, errors, listing_setup
 from carpages_api.metrics import Metrics, MetricsMiddleware
 from carpages_api.ranking import PopularityRanker
-from carpages_api.routes import dedicated, health, listing
+from carpages_api.routes import baseline, dedicated, health, listing
 from carpages_api.settings import ApiSettings
 from carpages_api.state import AppState
 
@@ -39,11 +39,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         state.extras["metrics"] = metrics
         state.extras["ranker"] = PopularityRanker()  # until a LightFM model is published
         listing_generation = listing_setup.start(state)
+        if settings.bench_baseline:
+            state.extras["mysql_pool"] = db_direct.MysqlPool(settings.mysql_url)
         app.state.carpages = state
         try:
             yield
         finally:
             await listing_generation.stop()
+            if "mysql_pool" in state.extras:
+                state.extras["mysql_pool"].close()
             for client in [*replicas, primary]:
                 await client.aclose()
 
@@ -53,5 +57,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(dedicated.router)
     app.include_router(listing.router)
+    if settings.bench_baseline:
+        app.include_router(baseline.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

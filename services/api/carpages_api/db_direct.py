@@ -16,6 +16,7 @@ import orjson
 import pymysql
 from carpages_shared import assembly, car_rows
 from carpages_shared.dsn import mysql_params
+from carpages_shared.payloads import owner_label
 
 CARDS_SQL = """
 SELECT c.id, c.price, mk.name, md.name, v.name, ci.name, c.owner_count, c.year, c.km_driven,
@@ -88,7 +89,7 @@ def _listing(pool: MysqlPool, city_id: int, page_size: int, page_no: int) -> byt
                 images[car_id].append(url)
     results = [{"id": r[0], "images": images[r[0]], "price": r[1], "make_name": r[2],
                 "model_name": r[3], "variant_name": r[4], "city_name": r[5],
-                "owner": r[6], "year": r[7], "km_driven": r[8], "fuel_type": r[9],
+                "owner": owner_label(r[6]), "year": r[7], "km_driven": r[8], "fuel_type": r[9],
                 "transmission": r[10], "link": f"/user-cars/{r[0]}"} for r in rows]
     return orjson.dumps({"count": count, "page_count": -(-count // page_size),
                          "next": None, "previous": None, "results": results})
