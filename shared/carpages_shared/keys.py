@@ -71,6 +71,14 @@ def car_missing(car_id: int) -> str:
     return f"dp:{{{car_id}}}:missing"
 
 
+def staging(key: str, token: str) -> str:
+    """A scratch copy of `key` (same hash tag, so same slot) that a writer fills whole and then
+    RENAMEs over `key`: a set or hash is replaced without a moment in which readers (or a
+    replica applying the stream) see it empty. `token` is unique per write, so two writers
+    never share one. No TTL: RENAME would hand it to `key`."""
+    return f"{key}:next:{token}"
+
+
 def car_position(car_id: int) -> str:
     """STRING: source position of the newest change applied to this car (applier fencing)."""
     return f"dp:{{{car_id}}}:pos"

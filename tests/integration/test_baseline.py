@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 from carpages_api.settings import ApiSettings
+from carpages_local import stack
 from carpages_shared.payloads import BuyerOverlay
 
-from carpages_local import stack
 from tests.conftest import mysql_url
 from tests.integration.test_dedicated_page import full_build, serving
 

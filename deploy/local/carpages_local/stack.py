@@ -99,10 +99,11 @@ def prepare_database(mysql_port: int, cars: int, log: Any = print) -> None:
 def service_commands(env: StackEnv) -> dict[str, list[str]]:
     """The product's own processes that `up` runs beside the servers."""
     py = sys.executable
+    # The CDC roles first: the applier's consumer-group join overlaps the API's start-up.
     return {
-        "api": [py, "-m", "carpages_api", "--host", "127.0.0.1", "--port", str(env.api_port)],
         "cdc-publisher": [py, "-m", "carpages_cdc", "publish"],
         "cdc-applier": [py, "-m", "carpages_cdc", "apply"],
+        "api": [py, "-m", "carpages_api", "--host", "127.0.0.1", "--port", str(env.api_port)],
     }
 
 
@@ -154,11 +155,34 @@ def up(root: Path, cars: int = 10000, with_services: bool = True, log: Any = pri
         raise
 
 
+def _wait_cdc_role(role: str, env: dict[str, str], proc: subprocess.Popen[bytes], log: Path,
+                   timeout: float = 60) -> None:
+    """Until the worker role's liveness probe (`cdc_worker check`) passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise servers.StackError(f"cdc {role} exited; see {log}")
+        probe = subprocess.run([sys.executable, "-m", "carpages_cdc", "check", "--role", role],
+                               env=env, capture_output=True, stdin=subprocess.DEVNULL,
+                               check=False)
+        if probe.returncode == 0:
+            return
+        time.sleep(0.5)
+    raise servers.StackError(f"cdc {role} not alive after {timeout:.0f}s; see {log}")
+
+
 def start_services(root: Path, env: StackEnv, running: Running, log: Any = print) -> None:
-    """Build the cache once, then run the API and the CDC worker roles in the background."""
-    child_env = {**os.environ, **env.variables()}
-    subprocess.run([sys.executable, "-m", "carpages_cdc", "rebuild"], env=child_env, check=True,
-                   stdin=subprocess.DEVNULL)
+    """Snapshot the database into the cache, then run the CDC roles and the API.
+
+    `cdc_worker bootstrap` records the binlog position, builds the cache and saves the
+    publisher's checkpoint there (first run), or only rebuilds an empty cache (a restarted
+    stack keeps MariaDB's data and the checkpoint, but Valkey starts empty). The publisher then
+    streams from the checkpoint, so no change made after the snapshot is missed.
+    """
+    # Local binlogs expire after two days: re-snapshot rather than stop on an old checkpoint.
+    child_env = {**os.environ, **env.variables(), "CDC_RESNAPSHOT_WHEN_PURGED": "true"}
+    subprocess.run([sys.executable, "-m", "carpages_cdc", "bootstrap"], env=child_env,
+                   check=True, stdin=subprocess.DEVNULL)
     for name, argv in service_commands(env).items():
         logfile = root / "logs" / f"{name}.log"
         logfile.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +193,9 @@ def start_services(root: Path, env: StackEnv, running: Running, log: Any = print
         running.save(root / "pids.json")
         if name == "api":
             _wait_http(f"{env.variables()['API_URL']}/healthz", proc, logfile)
+        elif name in ("cdc-publisher", "cdc-applier"):
+            _wait_cdc_role("publish" if name == "cdc-publisher" else "apply", child_env, proc,
+                           logfile)
     log("services: " + ", ".join(service_commands(env)))
 
 
@@ -210,6 +237,6 @@ def servers_only(root: Path) -> Iterator[StackEnv]:
         kafka = servers.start_tansu(root / "tansu")
         running.processes.append(kafka)
         yield StackEnv(mysql.port, valkey.port, kafka.port, servers.free_port(),
-                       "test-secret-" + secrets.token_hex(8))
+                       secrets.token_urlsafe(32))
     finally:
         running.stop()

@@ -22,6 +22,7 @@ from carpages_shared import car_rows, keys
 from carpages_shared.assembly import IndexEntry
 
 from carpages_cdc import cache_writer
+from carpages_cdc.valkey_client import transaction
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class CacheBuilder:
                 if batch_changed:
                     # Once per batch that changed, not for every batch after the first change.
                     pipe.hincrby(keys.meta(), "version", 1)
-                    pipe.publish(keys.invalidations(), build)
+                    # Raw command: valkey-py's cluster pipeline blocks its publish() helper.
+                    pipe.execute_command("PUBLISH", keys.invalidations(), build)
                 if fence is None:
                     pipe.execute()
                 else:
@@ -155,7 +157,7 @@ class CacheBuilder:
         finally:
             conn.close()
         scratch = keys.slugs() + ":next"
-        pipe = self.client.pipeline(transaction=True)
+        pipe = transaction(self.client, keys.slugs())
         pipe.delete(scratch)
         mapping = cache_writer.slug_map(rows)
         if mapping:
@@ -231,7 +233,7 @@ class CacheBuilder:
 
     def _retire(self, previous: tuple[int, int] | None, build: int, live: set[int]) -> int:
         """Switch readers to `build`, drop pages of cars no longer live, expire the old build."""
-        pipe = self.client.pipeline(transaction=True)
+        pipe = transaction(self.client, keys.meta())
         pipe.hset(keys.meta(), mapping={"build": build, "version": 0})
         pipe.publish(keys.invalidations(), build)
         pipe.execute()
@@ -242,8 +244,9 @@ class CacheBuilder:
         gone = sorted(old_ids - live)
         pipe = self.client.pipeline(transaction=False)
         for car_id in gone:
-            pipe.delete(keys.dedicated_page(car_id), keys.car_private(car_id),
-                        keys.car_interested(car_id))
+            for key in (keys.dedicated_page(car_id), keys.car_private(car_id),
+                        keys.car_interested(car_id)):
+                pipe.delete(key)  # one key per DEL: cluster pipelines refuse the multi-key form
         pipe.execute()
         # Readers that fetched the old build a moment ago finish within the grace period.
         self._expire_build(old)

@@ -1,12 +1,17 @@
 """Valkey writes for built cars and buyers: pages, private data, cards and listing indexes.
 
-Every write here is idempotent (SET, DEL+SADD, HSET, ZADD): replaying a batch leaves the same
-state, which is what at-least-once delivery from Kafka needs.
+Every write here is idempotent (SET, HSET, ZADD, staged SADD+RENAME): replaying a batch leaves the
+same state, which is what at-least-once delivery from Kafka needs. No write empties a key that
+readers use before refilling it (a set or hash is staged and RENAMEd over), so a reader — or a
+replica applying the stream — never sees a live car's interested count or a buyer's keys blank.
+Multi-key commands stay within one hash tag and are issued one key at a time where valkey-py's
+cluster pipeline refuses the multi-key form (DEL), so the same writes run on Valkey Cluster.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -17,6 +22,35 @@ from carpages_shared.assembly import IndexEntry, card, epoch, index_entry, page,
 from carpages_shared.car_rows import LIVE, BuyerRecord, CarRecord
 
 Pipeline = Any  # valkey.client.Pipeline; untyped upstream
+PRIVATE_FIELDS = ("seller_mobile_no", "inspection_report")
+"""Every field assembly.private_fields can write (absent ones are deleted after the HSET)."""
+
+
+def _rename(pipe: Pipeline, source: str, dest: str) -> None:
+    # Raw command: valkey-py's cluster pipeline blocks its rename() helper although a RENAME
+    # within one hash tag (as every staging key is) is valid on Valkey Cluster.
+    pipe.execute_command("RENAME", source, dest)
+
+
+def replace_set(pipe: Pipeline, key: str, members: Iterable[int | str]) -> None:
+    """Make the set `key` hold exactly `members`, atomically for readers (staged, RENAMEd)."""
+    values = list(members)
+    if not values:
+        pipe.delete(key)
+        return
+    scratch = keys.staging(key, secrets.token_hex(6))
+    pipe.sadd(scratch, *values)
+    _rename(pipe, scratch, key)
+
+
+def replace_hash(pipe: Pipeline, key: str, mapping: dict[str, Any]) -> None:
+    """Make the hash `key` hold exactly `mapping`, atomically for readers (staged, RENAMEd)."""
+    if not mapping:
+        pipe.delete(key)
+        return
+    scratch = keys.staging(key, secrets.token_hex(6))
+    pipe.hset(scratch, mapping=mapping)
+    _rename(pipe, scratch, key)
 
 
 def _index_keys(build: int, entry: IndexEntry) -> tuple[list[str], list[str]]:
@@ -57,10 +91,15 @@ def remove_index(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry | No
 def write_entries(pipe: Pipeline, car: CarRecord) -> None:
     """Write a live car's own keys: page, paid-only hash, interested set (not the index)."""
     pipe.set(keys.dedicated_page(car.id), page(car).model_dump_json())
-    pipe.delete(keys.car_private(car.id), keys.car_interested(car.id), keys.car_missing(car.id))
-    pipe.hset(keys.car_private(car.id), mapping=private_fields(car))
-    if car.interested:
-        pipe.sadd(keys.car_interested(car.id), *car.interested)
+    private = private_fields(car)
+    # Overwrite first, then drop fields the car no longer has: a paid buyer never catches the
+    # hash without the seller's number.
+    pipe.hset(keys.car_private(car.id), mapping=private)
+    stale = [f for f in PRIVATE_FIELDS if f not in private]
+    if stale:
+        pipe.hdel(keys.car_private(car.id), *stale)
+    replace_set(pipe, keys.car_interested(car.id), car.interested)
+    pipe.delete(keys.car_missing(car.id))
 
 
 def write_car(pipe: Pipeline, build: int, car: CarRecord, old: IndexEntry | None) -> bool:
@@ -80,8 +119,9 @@ def write_car(pipe: Pipeline, build: int, car: CarRecord, old: IndexEntry | None
 
 def remove_car(pipe: Pipeline, build: int, car_id: int, old: IndexEntry | None) -> bool:
     """Remove a car that is not live (sold, withdrawn, deleted) from every key."""
-    pipe.delete(keys.dedicated_page(car_id), keys.car_private(car_id),
-                keys.car_interested(car_id))
+    for key in (keys.dedicated_page(car_id), keys.car_private(car_id),
+                keys.car_interested(car_id)):
+        pipe.delete(key)
     remove_index(pipe, build, car_id, old)
     return old is not None
 
@@ -147,15 +187,13 @@ def write_buyer(pipe: Pipeline, buyer: BuyerRecord) -> None:
     """Replace a buyer's dynamic keys (seen, booked test drives, offers, paid_until)."""
     seen, tds = keys.buyer_seen(buyer.id), keys.buyer_test_drives(buyer.id)
     offers, paid = keys.buyer_offers(buyer.id), keys.buyer_paid_until(buyer.id)
-    pipe.delete(seen, tds, offers, paid)
-    if buyer.seen:
-        pipe.sadd(seen, *buyer.seen)
-    if buyer.test_drives:
-        pipe.sadd(tds, *buyer.test_drives)
-    if buyer.offers:
-        pipe.hset(offers, mapping={str(c): a for c, a in buyer.offers.items()})
+    replace_set(pipe, seen, buyer.seen)
+    replace_set(pipe, tds, buyer.test_drives)
+    replace_hash(pipe, offers, {str(c): a for c, a in buyer.offers.items()})
     if buyer.paid_until is not None:
         pipe.set(paid, epoch(buyer.paid_until))
+    else:
+        pipe.delete(paid)
 
 
 def slug_map(rows: Iterable[tuple[Any, ...]]) -> dict[str, bytes]:

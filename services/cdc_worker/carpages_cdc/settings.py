@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import zlib
+from urllib.parse import urlsplit
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CDC_SCHEMA = "carpages_cdc"
+"""Schema the CDC user owns: checkpoint, lease and heartbeat tables (as Maxwell keeps its own)."""
 
 
 class WorkerSettings(BaseSettings):
@@ -11,12 +18,98 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CDC_", extra="ignore")
 
+    # ------------------------------------------------------------------ addresses
     mysql_url: str = Field(validation_alias=AliasChoices("CDC_MYSQL_URL", "MYSQL_URL"))
     mysql_cdc_url: str = Field(
-        "", validation_alias=AliasChoices("CDC_MYSQL_CDC_URL", "MYSQL_CDC_URL"))
+        "", validation_alias=AliasChoices("CDC_MYSQL_CDC_URL", "MYSQL_CDC_URL"),
+        description="replication user (binlog, positions, carpages_cdc); empty = mysql_url")
     valkey_url: str = Field(validation_alias=AliasChoices("CDC_VALKEY_URL", "VALKEY_URL"))
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices("CDC_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"))
     build_batch_size: int = Field(2000, ge=1, le=20000)
-    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_port: int = Field(0, ge=0, le=65535, description="0 = no metrics endpoint")
+
+    # ------------------------------------------------------------------ identity
+    name: str = Field("carpages", min_length=1, max_length=100,
+                      description="pipeline name: checkpoint, lease and heartbeat rows")
+    instance: str = Field(default_factory=socket.gethostname,
+                          description="this process's identity in liveness keys")
+    database: str = Field("", description="schema to capture; empty = the one in mysql_url")
+    include_tables: list[str] = Field(default_factory=list, description="empty = every table")
+    exclude_tables: list[str] = Field(default_factory=lambda: ["schema_migrations"])
+    server_id: int = Field(0, ge=0, le=4_294_967_295,
+                           description="replica id on the binlog; 0 = derived from name")
+
+    # ------------------------------------------------------------------ topics
+    topic_prefix: str = Field("", description="prepended to `{database}.{table}`")
+    topic_partitions: int = Field(3, ge=1, le=1000)
+    topic_replication: int = Field(1, ge=1, le=10, description="3 on a real Kafka cluster")
+    dead_letter_topic: str = "carpages_cdc.dead_letter"
+    group_id: str = "carpages-applier"
+
+    # ------------------------------------------------------------------ publisher
+    queue_size: int = Field(2000, ge=1, description="binlog items between reader and sender")
+    max_in_flight: int = Field(5000, ge=1, description="unacknowledged messages at most")
+    checkpoint_interval_s: float = Field(0.5, gt=0)
+    heartbeat_interval_s: float = Field(5.0, gt=0, description="heartbeat row period")
+    binlog_heartbeat_s: float = Field(1.0, gt=0, description="master heartbeat when idle")
+    lease_ttl_s: float = Field(15.0, gt=0)
+    producer_linger_ms: int = Field(5, ge=0)
+    request_timeout_ms: int = Field(15000, ge=1000)
+    resnapshot_when_purged: bool = Field(
+        False, description="binlog purged past the checkpoint: re-snapshot instead of failing")
+    bootstrap_build: bool = Field(True, description="first start builds the cache")
+
+    # ------------------------------------------------------------------ applier
+    fetch_max_wait_ms: int = Field(10, ge=0)
+    session_timeout_ms: int = Field(10000, ge=1000, description="a dead member's partitions move")
+    heartbeat_interval_ms: int = Field(3000, ge=100)
+    poll_timeout_ms: int = Field(200, ge=1)
+    apply_batch_max: int = Field(2000, ge=1, description="records per getmany")
+    apply_build_batch_size: int = Field(
+        200, ge=1, description="cars per fenced write (one Lua call blocks Valkey that long)")
+    fence_retries: int = Field(8, ge=1)
+    rebuild_overlap_s: float = Field(
+        600.0, ge=0, description="work re-applied after someone else's full rebuild switches")
+    liveness_stale_s: float = Field(120.0, gt=0, description="no loop turn this long = wedged")
+    reconcile_interval_s: float = Field(0.0, ge=0, description="sampled reconcile; 0 = off")
+    reconcile_sample: float = Field(0.01, gt=0, le=1)
+    reconcile_recheck_s: float = Field(2.0, ge=0, description="wait before confirming a diff")
+
+    # ------------------------------------------------------------------ retries
+    retry_initial_s: float = Field(0.2, gt=0)
+    retry_max_s: float = Field(10.0, gt=0)
+    apply_retry_attempts: int = Field(10, ge=1, description="then exit non-zero (uncommitted)")
+    shutdown_timeout_s: float = Field(20.0, gt=0)
+
+    # ------------------------------------------------------------------ derived
+    def capture_database(self) -> str:
+        """The schema whose tables are captured and rebuilt."""
+        return self.database or urlsplit(self.mysql_url).path.lstrip("/")
+
+    def cdc_url(self) -> str:
+        """URL of the replication user (falls back to the application user)."""
+        return self.mysql_cdc_url or self.mysql_url
+
+    def replica_server_id(self) -> int:
+        """Our id on the binlog stream; the same name reconnects as the same replica."""
+        return self.server_id or 10_000 + zlib.crc32(self.name.encode()) % 2_000_000_000
+
+    def topic(self, database: str, table: str) -> str:
+        """Topic of one table: seed 001's `{database}.{table}` with the optional prefix."""
+        return f"{self.topic_prefix}{database}.{table}"
+
+    def heartbeat_topic(self) -> str:
+        """Topic the heartbeat row's changes go to."""
+        return self.topic(CDC_SCHEMA, "heartbeat")
+
+    def dead_letters(self) -> str:
+        """Dead-letter topic, prefixed like the others."""
+        return f"{self.topic_prefix}{self.dead_letter_topic}"
+
+    def captures(self, table: str) -> bool:
+        """Whether a table of the captured schema is published."""
+        if table in self.exclude_tables:
+            return False
+        return not self.include_tables or table in self.include_tables

@@ -1,0 +1,164 @@
+"""`cdc_worker apply`: Kafka -> cache, at least once.
+
+One consumer group over the cache's topics: `getmany` a batch, plan it (decode, dependency map,
+coalesce), send what cannot be used to the dead-letter topic, rebuild the affected cars, buyers
+and slug map with fenced writes, and only then commit the offsets. A crash anywhere before the
+commit replays the batch, which is harmless: every write is idempotent and fenced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pymysql
+import valkey
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from carpages_cdc import bootstrap
+from carpages_cdc.builder import CacheBuilder, NoBuild, current_build
+from carpages_cdc.cache_apply import CacheApplier, FenceContention
+from carpages_cdc.metrics import Metrics
+from carpages_cdc.plan import DeadLetter, plan
+from carpages_cdc.settings import WorkerSettings
+from carpages_cdc.work import Work
+
+log = logging.getLogger(__name__)
+
+ROLE = "apply"
+RETRYABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError,
+             valkey.exceptions.ConnectionError, valkey.exceptions.TimeoutError, OSError,
+             FenceContention, NoBuild)
+
+
+class Applier:
+    """The consume -> rebuild -> commit loop of one group member."""
+
+    def __init__(self, settings: WorkerSettings, consumer: AIOKafkaConsumer,
+                 dead_letters: AIOKafkaProducer, builder: CacheBuilder, cache: CacheApplier,
+                 metrics: Metrics, stop: asyncio.Event) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.dead_letters = dead_letters
+        self.builder = builder
+        self.cache = cache
+        self.metrics = metrics
+        self.stop = stop
+        self.database = settings.capture_database()
+        self.build: int | None = None
+        self.recent_cars: dict[int, float] = {}
+        self.recent_buyers: dict[int, float] = {}
+        self.progress = time.monotonic()
+        self.state = "starting"
+
+    async def run(self) -> None:
+        """Consume until SIGTERM; the batch in hand is finished and committed first."""
+        while not self.stop.is_set():
+            self.progress = time.monotonic()
+            self.state = "consuming"
+            records = await self.consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
+                                                  max_records=self.settings.apply_batch_max)
+            await self._watch_build()
+            if records:
+                await self._process(records)
+
+    # ------------------------------------------------------------------ the cache's generation
+    async def _watch_build(self) -> None:
+        """Rebuild an empty cache; re-apply recent work after someone else's full rebuild."""
+        current = await asyncio.to_thread(current_build, self.builder.client)
+        if current is None:
+            self.state = "rebuilding"
+            self.metrics.full_rebuilds.labels("empty").inc()
+            stats = await asyncio.to_thread(bootstrap.ensure_cache, self.builder,
+                                            self.settings.cdc_url())
+            current = await asyncio.to_thread(current_build, self.builder.client)
+            self.build = current[0] if current else None
+            if stats is not None:
+                return  # our own build: nothing applied while it ran
+        assert current is not None
+        if self.build is not None and current[0] != self.build:
+            # A full rebuild that ran beside us wrote its snapshot over what we applied
+            # meanwhile: rebuild that again from MySQL now.
+            await self._reapply_recent()
+        self.build = current[0]
+
+    async def _reapply_recent(self) -> None:
+        horizon = time.monotonic() - self.settings.rebuild_overlap_s
+        work = Work(cars={c: "" for c, t in self.recent_cars.items() if t >= horizon},
+                    buyers={b: "" for b, t in self.recent_buyers.items() if t >= horizon})
+        if work.is_empty():
+            return
+        log.info("new build: re-applying %d recent cars, %d buyers", len(work.cars),
+                 len(work.buyers))
+        await asyncio.to_thread(self.cache.apply, work, True)
+
+    # ------------------------------------------------------------------ one batch
+    async def _process(self, records: dict[TopicPartition, Sequence[Any]]) -> None:
+        self.state = "applying"
+        messages = [m for batch in records.values() for m in batch]
+        batch = plan(messages, self.database, self.settings.name)
+        for dead in batch.dead:
+            await self._dead_letter(dead)
+        work = batch.work
+        if not work.is_empty():
+            retrying = AsyncRetrying(
+                retry=retry_if_exception_type(RETRYABLE), reraise=True,
+                stop=stop_after_attempt(self.settings.apply_retry_attempts),
+                wait=wait_exponential_jitter(self.settings.retry_initial_s,
+                                             self.settings.retry_max_s),
+                before_sleep=lambda s: log.warning("apply failed, retrying: %r",
+                                                   s.outcome.exception() if s.outcome else None))
+            async for attempt in retrying:
+                with attempt:
+                    await self._watch_build()
+                    await asyncio.to_thread(self.cache.apply, work)
+            self._remember(work)
+        now = time.time()
+        for table, count in batch.tables.items():
+            self.metrics.applied.labels(table).inc(count)
+        for ts_ms in batch.commit_ts_ms:
+            self.metrics.lag.observe(max(0.0, now - ts_ms / 1000))
+        if batch.heartbeat is not None:
+            self.metrics.heartbeat_lag.set(
+                max(0.0, (dt.datetime.now(dt.UTC) - batch.heartbeat).total_seconds()))
+        await self._commit(records)
+
+    def _remember(self, work: Work) -> None:
+        now = time.monotonic()
+        horizon = now - self.settings.rebuild_overlap_s
+        for recent, ids in ((self.recent_cars, work.cars), (self.recent_buyers, work.buyers)):
+            recent.update(dict.fromkeys(ids, now))
+            if len(recent) > 2 * len(ids) + 10_000:
+                for key in [k for k, t in recent.items() if t < horizon]:
+                    del recent[key]
+
+    async def _dead_letter(self, dead: DeadLetter) -> None:
+        message = dead.message
+        headers = [("error", dead.error.encode()[:2000]), ("reason", dead.reason.encode()),
+                   ("topic", message.topic.encode()),
+                   ("partition", str(message.partition).encode()),
+                   ("offset", str(message.offset).encode())]
+        await self.dead_letters.send_and_wait(self.settings.dead_letters(), message.value,
+                                              key=message.key, headers=headers)
+        self.metrics.dead_letters.labels(dead.reason).inc()
+        log.warning("dead letter %s[%d]@%d: %s: %s", message.topic, message.partition,
+                    message.offset, dead.reason, dead.error)
+
+    async def _commit(self, records: dict[TopicPartition, Sequence[Any]]) -> None:
+        offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            # Partitions moved to another member mid-batch: it replays them (fenced, harmless).
+            log.warning("commit refused (%s); the new owner replays the batch", exc)

@@ -1,0 +1,90 @@
+"""The publish role's wiring: preflight, lease (standby until it is ours), liveness, SIGTERM.
+
+`cdc_worker publish` -> cli -> `run(settings)`; the publishing itself is carpages_cdc.publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any
+
+import valkey
+
+from carpages_cdc import binlog_server, liveness
+from carpages_cdc.cdc_store import CdcStore, LeaseLost
+from carpages_cdc.lease import Lease
+from carpages_cdc.lifecycle import sleep_unless, stop_on_signals
+from carpages_cdc.metrics import Metrics
+from carpages_cdc.publisher import ROLE, Publisher
+from carpages_cdc.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+async def run(settings: WorkerSettings) -> int:
+    """Entry point of the publish role: lease, then publish until SIGTERM."""
+    from carpages_cdc.cli import make_builder
+
+    stop = stop_on_signals()
+    metrics = Metrics()
+    owner = f"{settings.instance}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    async with AsyncExitStack() as stack:
+        stack.enter_context(metrics.serve(settings.metrics_port))
+        store = CdcStore(settings.cdc_url(), settings.name, owner)
+        stack.callback(store.close)
+        client = valkey.Valkey.from_url(settings.valkey_url, socket_timeout=5)
+        stack.callback(client.close)
+        try:
+            conn = await asyncio.to_thread(binlog_server.connect, settings.cdc_url())
+            try:
+                await asyncio.to_thread(binlog_server.preflight, conn)
+            finally:
+                conn.close()
+        except binlog_server.BinlogMisconfigured as exc:
+            log.error("%s", exc)
+            return 2
+        await asyncio.to_thread(store.create_tables)
+        lease = Lease(store, settings.lease_ttl_s)
+        stack.push_async_callback(lease.release)
+        publisher = Publisher(settings, store, lease, lambda: make_builder(settings), metrics,
+                              stop)
+        beats = asyncio.create_task(_liveness(settings, client, publisher, stop))
+        stack.callback(beats.cancel)
+        while not stop.is_set():
+            publisher.state = "standby"
+            if not await lease.acquire(stop, lambda owner: None):
+                break
+            metrics.lease_held.set(1)
+            try:
+                await publisher.run()
+            except LeaseLost as exc:
+                log.warning("%s: back to standby", exc)
+            except binlog_server.BinlogPurged as exc:
+                log.error("%s", exc)
+                return 3
+            finally:
+                metrics.lease_held.set(0)
+    log.info("publisher stopped")
+    return 0
+
+
+async def _liveness(settings: WorkerSettings, client: Any, publisher: Publisher,
+                    stop: asyncio.Event) -> None:
+    """Refresh the heartbeat key while the publisher is not wedged."""
+    stale_after = max(5.0, settings.binlog_heartbeat_s * 5)
+    while not await sleep_unless(stop, 2.0):
+        wedged = (publisher.state == "active" and
+                  time.monotonic() - publisher.progress > stale_after)
+        if wedged:
+            continue
+        try:
+            await asyncio.to_thread(liveness.beat, client, ROLE, settings.instance,
+                                    publisher.state,
+                                    checkpoint=str(publisher.checkpoint or ""))
+        except valkey.exceptions.ValkeyError as exc:
+            log.debug("heartbeat key not written: %s", exc)

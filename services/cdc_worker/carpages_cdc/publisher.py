@@ -1,0 +1,241 @@
+"""`cdc_worker publish`: binlog -> Kafka, one message per row change, at least once.
+
+A session reads the binlog from the checkpoint (thread -> bounded queue), sends each row to
+`{database}.{table}` keyed by its primary key, keeps up to `max_in_flight` messages unacknowledged
+and saves the checkpoint (in MySQL) only at transaction boundaries whose messages are all
+acknowledged. Any error ends the session; the next one starts again from the saved checkpoint,
+so a broker outage or a lost MySQL connection costs duplicates, never a lost change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+import pymysql
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+
+from carpages_cdc import binlog_server, bootstrap, handoff
+from carpages_cdc.binlog_reader import BinlogReader, Boundary, Item, Outgoing, ReaderStopped
+from carpages_cdc.builder import CacheBuilder
+from carpages_cdc.cdc_store import CdcStore, LeaseLost
+from carpages_cdc.lease import Lease
+from carpages_cdc.lifecycle import first_of
+from carpages_cdc.metrics import Metrics
+from carpages_cdc.position import Checkpoint, file_index
+from carpages_cdc.settings import WorkerSettings
+from carpages_cdc.topics import TopicMaker
+from carpages_cdc.window import Window
+
+log = logging.getLogger(__name__)
+
+ROLE = "publish"
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not acknowledge a message; the session restarts from the checkpoint."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors a new session (same checkpoint, after a back-off) can get past."""
+    if isinstance(exc, LeaseLost | binlog_server.BinlogPurged | binlog_server.BinlogMisconfigured):
+        return False
+    return isinstance(exc, KafkaError | PublishFailed | pymysql.err.OperationalError |
+                      pymysql.err.InterfaceError | OSError | TimeoutError)
+
+
+class Publisher:
+    """The active publisher of one pipeline (the caller holds the lease)."""
+
+    def __init__(self, settings: WorkerSettings, store: CdcStore, lease: Lease,
+                 make_builder: Any, metrics: Metrics, stop: asyncio.Event) -> None:
+        self.settings = settings
+        self.store = store
+        self.lease = lease
+        self.make_builder = make_builder
+        self.metrics = metrics
+        self.stop = stop
+        self.topics = TopicMaker(settings)
+        self.checkpoint: Checkpoint | None = None
+        self.progress = time.monotonic()
+        self.state = "starting"
+
+    # ------------------------------------------------------------------ start position
+    async def _snapshot(self) -> Checkpoint:
+        builder: CacheBuilder | None = (self.make_builder() if self.settings.bootstrap_build
+                                        else None)
+        # A full build can outlast the lease: keep renewing it meanwhile (if it is lost anyway,
+        # the checkpoint save at the end is refused).
+        keeper = asyncio.create_task(self.lease.keep())
+        try:
+            return await asyncio.to_thread(bootstrap.snapshot, self.store,
+                                           self.settings.cdc_url(), builder)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                await keeper
+            if builder is not None:
+                builder.client.close()
+
+    async def _start_position(self) -> Checkpoint:
+        saved = await asyncio.to_thread(self.store.load)
+        if saved is None:
+            log.info("no checkpoint: snapshot first")
+            return await self._snapshot()
+        try:
+            await asyncio.to_thread(self._ensure_available, saved)
+        except binlog_server.BinlogPurged:
+            if not self.settings.resnapshot_when_purged:
+                raise
+            log.warning("binlog purged past %s: re-snapshot (CDC_RESNAPSHOT_WHEN_PURGED)", saved)
+            return await self._snapshot()
+        return saved
+
+    def _ensure_available(self, checkpoint: Checkpoint) -> None:
+        conn = binlog_server.connect(self.settings.cdc_url())
+        try:
+            binlog_server.ensure_available(conn, checkpoint)
+        finally:
+            conn.close()
+
+    async def _create_topics(self) -> None:
+        conn = await asyncio.to_thread(binlog_server.connect, self.settings.cdc_url())
+        try:
+            names = await asyncio.to_thread(binlog_server.tables, conn,
+                                            self.settings.capture_database())
+        finally:
+            conn.close()
+        database = self.settings.capture_database()
+        await self.topics.ensure([self.settings.topic(database, t) for t in names
+                                  if self.settings.captures(t)] +
+                                 [self.settings.heartbeat_topic(), self.settings.dead_letters()])
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> None:
+        """Publish until stopped; transient failures restart the session after a back-off."""
+        self.checkpoint = await self._start_position()
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transient), reraise=True,
+            wait=wait_exponential_jitter(self.settings.retry_initial_s, self.settings.retry_max_s),
+            before_sleep=self._before_retry)
+        async for attempt in retrying:
+            with attempt:
+                if self.stop.is_set():
+                    return
+                await self._session()
+
+    def _before_retry(self, state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self.state = "retrying"
+        self.metrics.publish_errors.labels(type(exc).__name__).inc()
+        log.warning("publish session failed (%s: %s); resuming from %s", type(exc).__name__,
+                    exc, self.checkpoint)
+
+    async def _session(self) -> None:
+        assert self.checkpoint is not None
+        await asyncio.to_thread(self._ensure_available, self.checkpoint)
+        self.topics = TopicMaker(self.settings)  # a restarted broker may have lost them
+        await self._create_topics()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all",
+            enable_idempotence=False, linger_ms=self.settings.producer_linger_ms,
+            request_timeout_ms=self.settings.request_timeout_ms,
+            client_id=f"carpages-cdc-{self.settings.name}")
+        window = Window(self.settings.max_in_flight)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Item] = asyncio.Queue(self.settings.queue_size)
+        reader = BinlogReader(self.settings, self.checkpoint,
+                              lambda item: handoff.deliver(loop, queue, item, reader.stop))
+        thread = threading.Thread(target=reader.run, name="binlog-reader", daemon=True)
+        try:
+            await producer.start()
+            thread.start()
+            self.state = "active"
+            await first_of(self._pump(queue, producer, window), self._checkpointer(window),
+                           self._heartbeat_rows(), self.lease.keep())
+            await self._drain(producer, window)
+        finally:
+            reader.stop.set()
+            # Bounded: with the broker down, pending batches fail after request_timeout_ms.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.request_timeout_ms / 1000 + 5):
+                    await producer.stop()
+            if thread.is_alive():
+                await asyncio.to_thread(thread.join, 10)
+
+    async def _pump(self, queue: asyncio.Queue[Item], producer: AIOKafkaProducer,
+                    window: Window) -> None:
+        acked = asyncio.Event()
+        while not self.stop.is_set():
+            if window.failure is not None:
+                raise PublishFailed(f"broker did not acknowledge: {window.failure!r}")
+            item = await handoff.take(queue)
+            if item is None:
+                continue
+            self.progress = time.monotonic()
+            if isinstance(item, Outgoing):
+                await self._send(item, producer, window, acked)
+            elif isinstance(item, Boundary):
+                window.boundary(item.position)
+            elif isinstance(item, ReaderStopped):
+                if item.error is not None:
+                    raise item.error
+                return
+
+    async def _send(self, item: Outgoing, producer: AIOKafkaProducer, window: Window,
+                    acked: asyncio.Event) -> None:
+        while window.full and window.failure is None:
+            acked.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1):
+                    await acked.wait()
+        if item.topic not in self.topics.known:
+            await self.topics.ensure([item.topic])
+        seq = window.sent()
+        future = await producer.send(item.topic, item.value, key=item.key)
+
+        def done(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled():
+                window.failed(asyncio.CancelledError())
+            elif fut.exception() is not None:
+                window.failed(fut.exception())  # type: ignore[arg-type]
+            else:
+                window.acked(seq)
+                self.metrics.published.labels(item.table).inc()
+            self.metrics.in_flight.set(window.in_flight)
+            acked.set()
+
+        future.add_done_callback(done)
+
+    async def _checkpointer(self, window: Window) -> None:
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval_s)
+            await self._save(window.take_checkpoint())
+
+    async def _save(self, checkpoint: Checkpoint | None) -> None:
+        if checkpoint is None or not checkpoint.is_after(self.checkpoint):
+            return
+        await asyncio.to_thread(self.store.save, checkpoint)
+        self.checkpoint = checkpoint
+        self.metrics.checkpoint_file.set(file_index(checkpoint.file))
+        self.metrics.checkpoint_pos.set(checkpoint.pos)
+
+    async def _heartbeat_rows(self) -> None:
+        while True:
+            await asyncio.to_thread(self.store.beat)
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+
+    async def _drain(self, producer: AIOKafkaProducer, window: Window) -> None:
+        """Clean stop: wait for in-flight acknowledgements, then save the final checkpoint."""
+        self.state = "draining"
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.shutdown_timeout_s):
+                await producer.flush()
+        await self._save(window.committable if window.failure is None else None)
+        log.info("publisher drained at %s", self.checkpoint)
