@@ -5,25 +5,33 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import valkey.asyncio
 from fastapi import FastAPI
 
-from carpages_api import db_direct, errors, listing_setup
+from carpages_api import db_direct, errors, listing_setup, valkey_clients
 from carpages_api.metrics import Metrics, MetricsMiddleware
 from carpages_api.ranking import PopularityRanker
 from carpages_api.routes import baseline, dedicated, health, listing
 from carpages_api.settings import ApiSettings
+from carpages_api.slot_transactions import SlotTransactions
 from carpages_api.state import AppState
 
 
-def _client(url: str, settings: ApiSettings) -> valkey.asyncio.Valkey:
-    # A short socket timeout turns a hung Valkey into a quick 503 instead of a hung request;
-    # the pool reconnects by itself when Valkey is back.
-    return valkey.asyncio.Valkey.from_url(
-        url, socket_timeout=settings.valkey_timeout_s,
-        socket_connect_timeout=settings.valkey_timeout_s,
-        max_connections=settings.valkey_pool_size, health_check_interval=0,
-        retry_on_timeout=False)
+def _clients(settings: ApiSettings) -> AppState:
+    """The primary (or cluster), the replicas, transactions and the pub/sub client."""
+    primary = valkey_clients.connect(settings.valkey_url, settings)
+    replicas = [valkey_clients.connect(u, settings) for u in settings.valkey_replica_urls]
+    if settings.valkey_cluster:
+        transactions = SlotTransactions(
+            primary, lambda host, port: valkey_clients.connect_node(host, port, settings))
+        # Classic PUBLISH reaches every node of a cluster: the seed node's plain client hears it.
+        subscriber = valkey_clients.connect_plain(settings.valkey_url, settings)
+    else:
+        transactions = SlotTransactions(primary)
+        # Replicas receive PUBLISH through replication, after the writes that preceded it.
+        subscriber = replicas[0] if replicas else primary
+    return AppState(settings=settings, valkey=primary,
+                    readers=valkey_clients.Readers(primary, replicas),
+                    transactions=transactions, subscriber=subscriber)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -32,10 +40,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        primary = _client(settings.valkey_url, settings)
-        replicas = [_client(u, settings) for u in settings.valkey_replica_urls]
-        state = AppState(settings=settings, valkey=primary,
-                         reader=replicas[0] if replicas else primary)
+        state = _clients(settings)
         state.extras["metrics"] = metrics
         state.extras["ranker"] = PopularityRanker()  # until a LightFM model is published
         listing_generation = listing_setup.start(state)
@@ -48,7 +53,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
             await listing_generation.stop()
             if "mysql_pool" in state.extras:
                 state.extras["mysql_pool"].close()
-            for client in [*replicas, primary]:
+            await state.transactions.aclose()
+            owned = state.readers.clients
+            if not any(client is state.subscriber for client in owned):
+                owned.append(state.subscriber)
+            for client in owned:
                 await client.aclose()
 
     app = FastAPI(title="carpages", version="0.1.0", lifespan=lifespan,

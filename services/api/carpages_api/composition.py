@@ -1,4 +1,4 @@
-"""How a query's result set is composed in Valkey (pure: the plan; listing_reader runs it).
+"""How a query's result set is composed in Valkey: the plan (pure) and the commands it queues.
 
 One ZINTERSTORE over the filter sets gives the result ZSET, and its WEIGHTS make the score the
 order itself, so paging is a plain ZRANGE:
@@ -19,7 +19,7 @@ ZINTERSTORE deletes an empty destination, and the sentinel lets an empty result 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from carpages_shared import keys
 
@@ -93,3 +93,20 @@ def plan(build: int, version: int, filters: Filters, key_order: str) -> Plan:
         weights[keys.numeric_index(build, ORDER_FIELDS[key_order])] = ID_FACTOR
         weights[keys.live_cars(build)] = 1
     return Plan(dest, tuple(unions), tuple(ranges), weights)
+
+
+def queue(pipe: Any, plan: Plan) -> None:
+    """Queue the commands that (re)build one result key on a pipeline (the caller runs them in
+    one MULTI on the primary: composing writes, which a read-only replica refuses)."""
+    for scratch, sources in plan.unions:
+        pipe.sunionstore(scratch, list(sources))
+    for scratch, source, lo, hi in plan.ranges:
+        pipe.zrangestore(scratch, source, lo, hi, byscore=True)
+    if plan.weights:
+        pipe.zinterstore(plan.dest, plan.weights)
+    else:
+        pipe.delete(plan.dest)
+    pipe.zadd(plan.dest, {SENTINEL: SENTINEL_SCORE})
+    pipe.expire(plan.dest, keys.QUERY_TTL)
+    if plan.scratch:
+        pipe.delete(*plan.scratch)

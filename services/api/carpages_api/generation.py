@@ -48,9 +48,11 @@ class Generation:
             self.current = seen
         return seen
 
-    def start(self, client: Any) -> None:
-        """Start listening for invalidations on `client` (valkey.asyncio)."""
-        self._task = asyncio.create_task(self._watch(client), name="listing-generation")
+    def start(self, client: Any, subscriber: Any = None) -> None:
+        """Start listening for invalidations on `subscriber` (default `client`) and re-reading
+        the meta through `client` (valkey.asyncio; a cluster client has no pub/sub of its own)."""
+        self._task = asyncio.create_task(self._watch(client, subscriber or client),
+                                         name="listing-generation")
 
     async def stop(self) -> None:
         """Stop the listener."""
@@ -65,20 +67,20 @@ class Generation:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _watch(self, client: Any) -> None:
+    async def _watch(self, client: Any, subscriber: Any) -> None:
         # A dropped connection is retried after a pause: the readers' own meta check keeps
         # results correct meanwhile, so there is nothing to escalate.
         while not self._stopping:
             try:
-                await self._listen(client)
+                await self._listen(client, subscriber)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("listing invalidation listener: %s; reconnecting", exc)
                 await asyncio.sleep(RECONNECT_S)
 
-    async def _listen(self, client: Any) -> None:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+    async def _listen(self, client: Any, subscriber: Any) -> None:
+        pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(keys.invalidations())
             # Read once after subscribing, so a switch made before the subscription is seen.

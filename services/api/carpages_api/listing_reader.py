@@ -1,11 +1,21 @@
-"""The one module that talks to Valkey for `GET /listing/`: every listing pipeline lives here.
+"""The one module that talks to Valkey for `GET /listing/` (facet counts: facet_reader).
 
 Round trips on the common paths (cache hits): an ordered page = 1 read pipeline (meta check,
 ZCARD, ZRANGE) + 1 HMGET of the cards; a reco page 1 = 1 read pipeline (meta check, the result
 ZSET with popularity scores, the buyer's seen set) + the pin SET and the card HMGET, run
 concurrently; a pinned reco page = 1 read pipeline (meta check, GETRANGE) + the card HMGET.
 A missing result is composed in ONE MULTI on the primary that also returns what the request
-needs. Reads go to `reader` (a replica when configured); writes always go to `writer`.
+needs.
+
+Replicas: each request reads from one reader (a replica when configured, picked per request by
+valkey_clients.Readers), so its meta check and the keys it names come from one server's view.
+Writes — compositions, facet counts, pins — always go to the primary (`writer`), in MULTIs run by
+SlotTransactions (valid on Valkey Cluster too: every key shares `{cp}`). A request that composed
+a result reads the rest (cards, a pinned order) from the primary: the replica may not have the
+composed key yet, and the ids came from the primary's state. The composition is named by the
+replica's (build, version); if the primary has already switched to another build, the request
+is served from the primary instead, so a lagging replica never makes a composition read a
+retired build.
 """
 
 from __future__ import annotations
@@ -17,66 +27,73 @@ from typing import Any
 
 from carpages_shared import keys
 
-from carpages_api import composition, facets, pinning, slug_resolver
-from carpages_api.composition import SENTINEL, SENTINEL_SCORE
+from carpages_api import composition, pinning, slug_resolver
+from carpages_api.composition import SENTINEL
 from carpages_api.errors import ApiError
+from carpages_api.facet_reader import FacetReader
 from carpages_api.generation import META_FIELDS, Generation
 from carpages_api.listing_body import ListingPage
 from carpages_api.listing_query import Filters, Limits, ListingQuery
 from carpages_api.ranking import Ranker, Viewer
+from carpages_api.slot_transactions import SlotTransactions
+from carpages_api.valkey_clients import Readers
 
 Pipeline = Any  # valkey.asyncio pipeline; untyped upstream
 Gen = tuple[int, int]
-Sliced = tuple[Gen, int, list[int]]
-"""(generation read, total count, the page's ids)."""
+Sliced = tuple[Gen, int, list[int], Any]
+"""(generation read, total count, the page's ids, the client to read their cards from)."""
+
+
+class _Behind(Exception):
+    """The request's replica still names a build the primary has switched away from."""
 
 
 def _ids(members: Iterable[bytes]) -> list[int]:
     return [int(m) for m in members if m != SENTINEL]
 
 
-def _compose(pipe: Pipeline, plan: composition.Plan) -> None:
-    """Queue the commands that (re)build one result key; the caller wraps them in MULTI."""
-    for scratch, sources in plan.unions:
-        pipe.sunionstore(scratch, list(sources))
-    for scratch, source, lo, hi in plan.ranges:
-        pipe.zrangestore(scratch, source, lo, hi, byscore=True)
-    if plan.weights:
-        pipe.zinterstore(plan.dest, plan.weights)
-    else:
-        pipe.delete(plan.dest)
-    pipe.zadd(plan.dest, {SENTINEL: SENTINEL_SCORE})
-    pipe.expire(plan.dest, keys.QUERY_TTL)
-    if plan.scratch:
-        pipe.delete(*plan.scratch)
-
-
 class ListingReader:
     """Reads listing pages (and facets) for validated queries."""
 
-    def __init__(self, reader: Any, writer: Any, generation: Generation, limits: Limits,
-                 count: Callable[[str, str], None] | None = None) -> None:
-        self.reader, self.writer, self.generation, self.limits = reader, writer, generation, limits
+    def __init__(self, readers: Readers, transactions: SlotTransactions, generation: Generation,
+                 limits: Limits, count: Callable[[str, str], None] | None = None) -> None:
+        self.readers, self.transactions = readers, transactions
+        self.writer = readers.primary
+        self.generation, self.limits = generation, limits
         self._count = count or (lambda kind, outcome: None)
+        self.facets = FacetReader(self.writer, self._on_primary, self._count)
 
     async def read(self, query: ListingQuery, buyer_id: int | None,
                    ranker: Ranker) -> ListingPage:
         """One page of the listing for this query and (verified) buyer."""
+
+        async def on(reader: Any) -> ListingPage:
+            try:
+                return await self._read(reader, query, buyer_id, ranker)
+            except _Behind:
+                return await self._read(self.writer, query, buyer_id, ranker)
+
+        return await self.readers.run(on)
+
+    async def _read(self, reader: Any, query: ListingQuery, buyer_id: int | None,
+                    ranker: Ranker) -> ListingPage:
         filters = query.filters
         if query.slug:
-            filters = filters.intersect(await self._slug(query.slug))
+            filters = filters.intersect(await self._slug(reader, query.slug))
         start = (query.page_no - 1) * query.page_size
         stop = start + query.page_size - 1
         pin: str | None = None
         pending: list[Awaitable[Any]] = []
         if query.order_by == "reco":
-            gen, count, ids, pin, store = await self._reco(query, filters, buyer_id, ranker,
-                                                           start, stop)
+            (gen, count, ids, source), pin, store = await self._reco(
+                reader, query, filters, buyer_id, ranker, start, stop)
             pending += [store] if store is not None else []
         else:
-            gen, count, ids = await self._ordered(filters, query.order_by, start, stop)
-        cards_job = self._cards(gen[0], ids)
-        facets_job = self._facets(gen, filters, query.facets) if query.facets else None
+            gen, count, ids, source = await self._ordered(reader, filters, query.order_by,
+                                                          start, stop)
+        cards_job = self._cards(source, gen[0], ids)
+        facets_job = (self.facets.read(reader, gen, filters, query.facets) if query.facets
+                      else None)
         done = await asyncio.gather(cards_job, *([facets_job] if facets_job else []), *pending)
         pages = min(math.ceil(count / query.page_size), self.limits.max_pages(query.page_size))
         has_next = query.page_no < pages
@@ -87,39 +104,59 @@ class ListingReader:
             facets=done[1] if facets_job else None, personalised=query.order_by == "reco")
 
     # ------------------------------------------------------------------ plumbing
-    async def _verified(self, reads: Callable[[Pipeline, int, int], None]) -> tuple[Gen, list[Any]]:
+    async def _verified(self, reader: Any, reads: Callable[[Pipeline, int, int], None]
+                        ) -> tuple[Gen, list[Any]]:
         """Run `reads` for the remembered generation with the meta check; retry once on change."""
         for attempt in (0, 1):
             gen = self.generation.current or (0, 0)
-            pipe = self.reader.pipeline(transaction=False)
+            pipe = reader.pipeline(transaction=False)
             pipe.hmget(keys.meta(), list(META_FIELDS))
             reads(pipe, *gen)
             meta, *rest = await pipe.execute()
             actual = self.generation.observe(meta)
+            if actual is None and reader is not self.writer:
+                raise _Behind  # a replica still loading its first sync
             if actual is None:
                 raise ApiError(503, "no listing build yet", None, {"Retry-After": "5"})
             if actual == gen or attempt == 1:
                 return gen, rest
         raise AssertionError("unreachable")
 
-    async def _slug(self, slug: str) -> Filters:
+    async def _on_primary(self, reader: Any, gen: Gen, key: str,
+                          queue: Callable[[Pipeline], None]) -> list[Any]:
+        """Run `queue` in one MULTI on the primary and return its replies; when the request's
+        reader is a replica, the primary must still be at `gen`'s build (else _Behind)."""
+
+        def with_meta(pipe: Pipeline) -> None:
+            pipe.hget(keys.meta(), "build")
+            queue(pipe)
+
+        build, *replies = await self.transactions.execute(key, with_meta)
+        if reader is not self.writer and (build is None or int(build) != gen[0]):
+            raise _Behind
+        return replies
+
+    async def _slug(self, reader: Any, slug: str) -> Filters:
         tokens = slug_resolver.candidates(slug)
-        raw = await self.reader.hmget(keys.slugs(), tokens) if tokens else []
+        raw = await reader.hmget(keys.slugs(), tokens) if tokens else []
         table = {t: r for t, r in zip(tokens, raw, strict=True) if r is not None}
         try:
             return slug_resolver.resolve(slug, table)
         except slug_resolver.UnknownToken as exc:
+            if reader is not self.writer:
+                raise _Behind from None  # the primary decides: the replica may lack a new token
             raise ApiError(404, "unknown slug token", {"slug": slug, "token": exc.token}) from None
 
-    async def _cards(self, build: int, ids: list[int]) -> list[bytes]:
+    async def _cards(self, source: Any, build: int, ids: list[int]) -> list[bytes]:
         if not ids:
             return []
-        raw = await self.reader.hmget(keys.cards(build), [str(i) for i in ids])
+        raw = await source.hmget(keys.cards(build), [str(i) for i in ids])
         # A car removed between the id lookup and here is skipped, not an error.
         return [card for card in raw if card is not None]
 
     # ------------------------------------------------------------------ newest / price
-    async def _ordered(self, filters: Filters, order_by: str, start: int, stop: int) -> Sliced:
+    async def _ordered(self, reader: Any, filters: Filters, order_by: str, start: int,
+                       stop: int) -> Sliced:
         key_order = composition.order_key(order_by)
         ascending = order_by == "price_asc"
         # The sentinel scores lowest: ascending pages skip index 0, descending ones end on it.
@@ -131,58 +168,65 @@ class ListingReader:
             pipe.zcard(key)
             pipe.zrange(key, lo, hi, desc=not ascending)
 
-        gen, (size, members) = await self._verified(reads)
+        gen, (size, members) = await self._verified(reader, reads)
         self._count("listing_result", "hit" if size else "miss")
-        if not size:
-            plan = composition.plan(*gen, filters, key_order)
-            pipe = self.writer.pipeline(transaction=True)
-            _compose(pipe, plan)
+        if size:
+            return gen, size - 1, _ids(members), reader
+        plan = composition.plan(*gen, filters, key_order)
+
+        def queue(pipe: Pipeline) -> None:
+            composition.queue(pipe, plan)
             pipe.zcard(plan.dest)
             pipe.zrange(plan.dest, lo, hi, desc=not ascending)
-            *_, size, members = await pipe.execute()
-        return gen, size - 1, _ids(members)
+
+        *_, size, members = await self._on_primary(reader, gen, plan.dest, queue)
+        return gen, size - 1, _ids(members), self.writer
 
     # ------------------------------------------------------------------ reco
-    async def _reco(self, query: ListingQuery, filters: Filters, buyer_id: int | None,
-                    ranker: Ranker, start: int, stop: int
-                    ) -> tuple[Gen, int, list[int], str | None, Awaitable[Any] | None]:
+    async def _reco(self, reader: Any, query: ListingQuery, filters: Filters,
+                    buyer_id: int | None, ranker: Ranker, start: int, stop: int
+                    ) -> tuple[Sliced, str | None, Awaitable[Any] | None]:
         # The bare `buyer_id=` param personalises the model's order only; the seen set (private)
         # is read for a token-verified buyer alone.
         viewer = Viewer(buyer_id=buyer_id or query.buyer_id, seen_ids=query.seen_car_ids)
         qhash = filters.digest()
         if query.pin:
-            hit = await self._pinned(query.pin, qhash, viewer, start, stop)
+            hit = await self._pinned(reader, query.pin, qhash, viewer, start, stop)
             self._count("listing_pin", "hit" if hit else "miss")
             if hit is not None:
-                return (*hit, query.pin, None)
+                return hit, query.pin, None
 
         def reads(pipe: Pipeline, build: int, version: int) -> None:
             pipe.zrange(keys.query_result(build, version, "reco", qhash), 0, -1, withscores=True)
             if buyer_id is not None:
                 pipe.smembers(keys.buyer_seen(buyer_id))
 
-        gen, found = await self._verified(reads)
+        gen, found = await self._verified(reader, reads)
         members = found[0]
         self._count("listing_result", "hit" if members else "miss")
+        source = reader
         if not members:
             plan = composition.plan(*gen, filters, "reco")
-            pipe = self.writer.pipeline(transaction=True)
-            _compose(pipe, plan)
-            pipe.zrange(plan.dest, 0, -1, withscores=True)
-            members = (await pipe.execute())[-1]
+
+            def queue(pipe: Pipeline) -> None:
+                composition.queue(pipe, plan)
+                pipe.zrange(plan.dest, 0, -1, withscores=True)
+
+            members = (await self._on_primary(reader, gen, plan.dest, queue))[-1]
+            source = self.writer
         popularity = {int(m): float(s) for m, s in members if m != SENTINEL}
         seen = set(query.seen_car_ids) | {int(c) for c in (found[1] if buyer_id else ())}
         ranked = ranker.rank(list(popularity), viewer, popularity)
         order = pinning.snapshot(ranked, popularity, seen)
         if len(order) <= query.page_size and query.page_no == 1:
-            return gen, len(order), order[start:stop + 1], None, None
+            return (gen, len(order), order[start:stop + 1], source), None, None
         pin = pinning.new_pin(ranker.version)
         key = keys.pinned_order(pin.rsplit(".", 1)[0], pinning.pin_id(pin, qhash, viewer))
         store = self.writer.set(key, pinning.pack(order, self.limits.page_window),
                                 ex=keys.PIN_TTL)
-        return gen, len(order), order[start:stop + 1], pin, store
+        return (gen, len(order), order[start:stop + 1], source), pin, store
 
-    async def _pinned(self, pin: str, qhash: str, viewer: Viewer, start: int,
+    async def _pinned(self, reader: Any, pin: str, qhash: str, viewer: Viewer, start: int,
                       stop: int) -> Sliced | None:
         parsed = pinning.parse_pin(pin)
         if parsed is None:
@@ -194,73 +238,15 @@ class ListingReader:
             pipe.getrange(key, 0, pinning.HEADER_BYTES - 1)
             pipe.getrange(key, lo, hi)
 
-        gen, (head, body) = await self._verified(reads)
-        if pinning.unpack_count(head) is None and self.writer is not self.reader:
-            # Written a moment ago on the primary; the replica may not have it yet.
+        gen, (head, body) = await self._verified(reader, reads)
+        source = reader
+        if pinning.unpack_count(head) is None and reader is not self.writer:
+            # Written a moment ago on the primary; the replica may not have it yet. Its ids may
+            # be newer than the replica's cards too, so they are read from the primary as well.
             pipe = self.writer.pipeline(transaction=False)
             pipe.getrange(key, 0, pinning.HEADER_BYTES - 1)
             pipe.getrange(key, lo, hi)
             head, body = await pipe.execute()
+            source = self.writer
         count = pinning.unpack_count(head)
-        return None if count is None else (gen, count, pinning.unpack_ids(body))
-
-    # ------------------------------------------------------------------ facets
-    async def _facets(self, gen: Gen, filters: Filters, names: tuple[str, ...]) -> bytes:
-        build, version = gen
-        cache = {n: keys.facet_counts(build, version, facets.cache_hash(filters, n))
-                 for n in names}
-        listed = [n for n in names if n not in facets.BUCKETS]
-        pipe = self.reader.pipeline(transaction=False)
-        for name in names:
-            pipe.get(cache[name])
-        for name in listed:
-            pipe.smembers(keys.set_values(build, facets.INDEX_FIELDS[name]))
-        found = await pipe.execute()
-        bodies: dict[str, bytes] = {n: b for n, b in zip(names, found, strict=False) if b}
-        values = {n: sorted(v.decode() for v in raw)
-                  for n, raw in zip(listed, found[len(names):], strict=True)}
-        missing = [n for n in names if n not in bodies]
-        self._count("listing_facets", "miss" if missing else "hit")
-        if missing:
-            counted = await self._count_facets(gen, filters, missing, values)
-            pipe = self.writer.pipeline(transaction=False)
-            for name, body in counted.items():
-                bodies[name] = body
-                pipe.set(cache[name], body, ex=keys.QUERY_TTL)
-            await pipe.execute()
-        return facets.splice([(n, bodies[n]) for n in names])
-
-    async def _count_facets(self, gen: Gen, filters: Filters, names: list[str],
-                            values: dict[str, list[str]]) -> dict[str, bytes]:
-        """Compose each base (and bucket) result and count intersections, in ONE MULTI."""
-        pipe = self.writer.pipeline(transaction=True)
-        composed: set[str] = set()
-
-        def ensure(subset: Filters) -> str:
-            plan = composition.plan(*gen, subset, "reco")
-            if plan.dest not in composed:
-                composed.add(plan.dest)
-                _compose(pipe, plan)
-            return plan.dest
-
-        # (facet, value label, the two keys to intersect, members to discount); every compose
-        # is queued before the first count, so the counts are the MULTI's trailing replies.
-        jobs: list[tuple[str, str, str, str, int]] = []
-        for name in names:
-            base_key = ensure(facets.base(filters, name))
-            if name in facets.BUCKETS:
-                for lo, hi in facets.BUCKETS[name]:
-                    bucket_key = ensure(facets.bucket_filters(name, lo, hi))
-                    jobs.append((name, facets.label(lo, hi), base_key, bucket_key, 1))
-            else:
-                field = facets.INDEX_FIELDS[name]
-                jobs += [(name, value, base_key, keys.set_index(gen[0], field, value), 0)
-                         for value in values[name]]
-        for _, _, one, other, _ in jobs:
-            pipe.zintercard(2, [one, other])
-        results = await pipe.execute()
-        counts: dict[str, dict[str, int]] = {n: {} for n in names}
-        for (name, value, _, _, discount), raw in zip(jobs, results[len(results) - len(jobs):],
-                                                      strict=True):
-            counts[name][value] = int(raw) - discount  # both bucket keys hold the sentinel
-        return {n: facets.encode(n, c) for n, c in counts.items()}
+        return None if count is None else (gen, count, pinning.unpack_ids(body), source)

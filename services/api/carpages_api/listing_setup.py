@@ -23,7 +23,9 @@ def start(state: AppState) -> Generation:
     """Put the listing reader (and the popularity ranker, unless one is set) on the state and
     start the generation watcher; the caller awaits `stop()` on the result at shutdown."""
     generation = Generation()
-    generation.start(state.reader)
+    # Meta is re-read where the subscription hears about it: a replica's view follows its stream.
+    meta_client = state.valkey if state.settings.valkey_cluster else state.subscriber
+    generation.start(meta_client, state.subscriber)
     state.extras.setdefault("ranker", PopularityRanker())
     metrics = state.extras.get("metrics")
 
@@ -31,6 +33,6 @@ def start(state: AppState) -> Generation:
         if isinstance(metrics, Metrics):
             metrics.cache.labels(kind, outcome).inc()
 
-    state.extras["listing_reader"] = ListingReader(state.reader, state.valkey, generation,
+    state.extras["listing_reader"] = ListingReader(state.readers, state.transactions, generation,
                                                    limits(state.settings), count)
     return generation

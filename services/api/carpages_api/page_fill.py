@@ -18,10 +18,11 @@ from carpages_shared import car_rows, keys
 from carpages_shared.assembly import page, private_fields
 from carpages_shared.car_rows import CarRecord
 from carpages_shared.dsn import mysql_params
-from valkey.exceptions import WatchError
+from valkey.exceptions import ResponseError, WatchError
 
 from carpages_api.errors import ApiError
 from carpages_api.metrics import Metrics
+from carpages_api.slot_transactions import SlotTransactions, redirected
 from carpages_api.state import AppState
 
 WAIT_S = keys.LOCK_TTL_MS / 1000 + 1.0
@@ -54,8 +55,10 @@ def load_car(mysql_url: str, car_id: int) -> CarRecord | None:
 class PageFiller:
     """Fills missing pages for one app: its primary Valkey, its MySQL URL, its metrics."""
 
-    def __init__(self, client: Any, mysql_url: str, metrics: Metrics, retry_after_s: int) -> None:
+    def __init__(self, client: Any, transactions: SlotTransactions, mysql_url: str,
+                 metrics: Metrics, retry_after_s: int) -> None:
         self.client = client
+        self.transactions = transactions
         self.mysql_url = mysql_url
         self.metrics = metrics
         self.retry_after_s = retry_after_s
@@ -101,8 +104,19 @@ class PageFiller:
 
     async def _fill(self, car_id: int) -> bool:
         """Read the car from MySQL and write its page, private data and interested set."""
+        try:
+            return await self._fill_once(car_id)
+        except ResponseError as exc:
+            if not redirected(exc):
+                raise
+        # A cluster failover moved the car's slot while we filled: follow it, try once more.
+        await self.transactions.refresh()
+        return await self._fill_once(car_id)
+
+    async def _fill_once(self, car_id: int) -> bool:
         page_key = keys.dedicated_page(car_id)
-        async with self.client.pipeline(transaction=True) as pipe:
+        # WATCH/MULTI on the primary that owns the car's slot (every key here shares its tag).
+        async with await self.transactions.pipeline(page_key) as pipe:
             # Fencing: if the builder or applier writes this car while we read MySQL, their
             # state is newer than ours and the transaction below is discarded.
             await pipe.watch(page_key, keys.car_position(car_id), keys.car_private(car_id),
@@ -139,8 +153,8 @@ def filler_for(state: AppState) -> PageFiller:
     filler = state.extras.get("page_filler")
     if filler is None:
         settings = state.settings
-        filler = PageFiller(state.valkey, settings.mysql_url, state.extras["metrics"],
-                            settings.retry_after_s)
+        filler = PageFiller(state.valkey, state.transactions, settings.mysql_url,
+                            state.extras["metrics"], settings.retry_after_s)
         state.extras["page_filler"] = filler
     assert isinstance(filler, PageFiller)
     return filler

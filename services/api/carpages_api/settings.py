@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,7 +14,10 @@ class ApiSettings(BaseSettings):
     valkey_url: str = Field(validation_alias=AliasChoices("API_VALKEY_URL", "VALKEY_URL"))
     valkey_replica_urls: list[str] = Field(
         default_factory=list,
-        description="read replicas (JSON list); empty = read from the primary")
+        description="read replicas (JSON list), spread per request; empty = read the primary")
+    valkey_cluster: bool = Field(
+        False, description="valkey_url is a node of a Valkey Cluster (reads go to each slot's "
+                           "primary; valkey_replica_urls must stay empty)")
     valkey_timeout_s: float = Field(0.5, gt=0, description="per-command socket timeout")
     valkey_pool_size: int = Field(64, ge=1)
     mysql_url: str = Field("", validation_alias=AliasChoices("API_MYSQL_URL", "MYSQL_URL"),
@@ -32,3 +35,11 @@ class ApiSettings(BaseSettings):
     max_filter_values: int = Field(50, ge=1)
     bench_baseline: bool = Field(
         False, description="mount /_baseline/*: pages built from MySQL per request (benchmark)")
+
+    @model_validator(mode="after")
+    def _cluster_has_no_replica_urls(self) -> ApiSettings:
+        # A cluster names its own replicas; standalone replica URLs next to it would be ignored
+        # silently, which is worse than refusing to start.
+        if self.valkey_cluster and self.valkey_replica_urls:
+            raise ValueError("valkey_replica_urls cannot be combined with valkey_cluster")
+        return self

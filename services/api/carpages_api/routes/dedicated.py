@@ -16,7 +16,8 @@ from carpages_api.id_params import parse_id, parse_id_list
 from carpages_api.metrics import Metrics
 from carpages_api.overlay import etag, etag_matches, splice
 from carpages_api.page_fill import filler_for
-from carpages_api.page_reader import read_page
+from carpages_api.page_reader import PageRead, read_page
+from carpages_api.state import AppState
 
 router = APIRouter(tags=["dedicated page"])
 
@@ -37,6 +38,34 @@ SeenIds = Annotated[str | None, Query(
     description="anonymous visitors' viewed car ids, comma-separated (`1,2,3`), for `is_seen`")]
 
 
+class _NotFound(Exception):
+    """No live car: `outcome` says how the cache answered (negative, or miss then no car)."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+async def _lookup(state: AppState, reader: Any, car: int,
+                  buyer_id: int | None) -> tuple[PageRead, str]:
+    """The page read and how the cache answered (hit / miss); raise _NotFound."""
+    read = await read_page(reader, car, buyer_id)
+    if read.page is None and not read.known_missing and reader is not state.valkey:
+        # Not on this replica (yet): a page written a moment ago, or a replica still syncing,
+        # is on the primary, and MySQL need not be asked.
+        read = await read_page(state.valkey, car, buyer_id)
+    if read.page is not None:
+        return read, "hit"
+    outcome = "negative" if read.known_missing else "miss"
+    if read.known_missing or not await filler_for(state).ensure(car):
+        raise _NotFound(outcome)
+    # Re-read from the primary, where the fill was written (a replica may lag).
+    read = await read_page(state.valkey, car, buyer_id)
+    if read.page is None:
+        raise _NotFound(outcome)
+    return read, outcome
+
+
 @router.get("/listing/{car_id}/", response_model=None, responses=RESPONSES,
             summary="One car's dedicated page with per-buyer fields")
 @router.get("/listing/{car_id}", response_model=None, include_in_schema=False)
@@ -49,19 +78,14 @@ async def dedicated_page(car_id: CarIdPath, request: Request, state: State, call
     seen = parse_id_list(seen_car_ids, "seen_car_ids", settings.max_car_id,
                          settings.max_seen_ids)
     metrics: Metrics = state.extras["metrics"]
-    read = await read_page(state.reader, car, caller.buyer_id)
-    outcome = "hit"
-    if read.page is None:
-        outcome = "negative" if read.known_missing else "miss"
-        metrics.cache.labels("dedicated", outcome).inc()
-        if read.known_missing or not await filler_for(state).ensure(car):
-            raise ApiError(404, "car not found", {"car_id": car})
-        # Re-read from the primary, where the fill was written (a replica may lag).
-        read = await read_page(state.valkey, car, caller.buyer_id)
-        if read.page is None:
-            raise ApiError(404, "car not found", {"car_id": car})
-    else:
-        metrics.cache.labels("dedicated", "hit").inc()
+    try:
+        read, outcome = await state.readers.run(
+            lambda reader: _lookup(state, reader, car, caller.buyer_id))
+    except _NotFound as missing:
+        metrics.cache.labels("dedicated", missing.outcome).inc()
+        raise ApiError(404, "car not found", {"car_id": car}) from None
+    metrics.cache.labels("dedicated", outcome).inc()
+    assert read.page is not None  # _lookup returns found pages only
     body = splice(read.page, read.overlay(seen, time.time()).to_json())
     headers = {"X-Cache": "hit" if outcome == "hit" else "miss"}
     if not caller.anonymous:

@@ -22,10 +22,11 @@ async def healthz() -> Response:
 
 @router.get("/readyz", summary="Readiness: Valkey reachable and a cache generation present")
 async def readyz(state: State) -> Response:
-    """Ready when the reader answers and the listing has a current build."""
+    """Ready when a reader (a replica, else the primary) answers and the listing has a build."""
     try:
-        build = await asyncio.wait_for(state.reader.hget(keys.meta(), "build"),
-                                       state.settings.valkey_timeout_s * 2)
+        build = await asyncio.wait_for(
+            state.readers.run(lambda reader: reader.hget(keys.meta(), "build")),
+            state.settings.valkey_timeout_s * 3)
     except (OSError, TimeoutError, ConnectionError) as exc:
         return json_error(503, "valkey unreachable", type(exc).__name__)
     except Exception as exc:  # valkey's own error classes do not all derive from OSError

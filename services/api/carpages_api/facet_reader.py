@@ -1,0 +1,94 @@
+"""Facet counts of a listing request: cached per query; on a miss, counted on the primary.
+
+Cached bodies and each facet's value list are read from the request's reader. Missing counts are
+composed and counted in ONE MULTI on the primary (through the listing reader's `on_primary`,
+which also checks a replica's build is still current there) and cached for QUERY_TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from carpages_shared import keys
+
+from carpages_api import composition, facets
+from carpages_api.listing_query import Filters
+
+Pipeline = Any  # valkey.asyncio pipeline; untyped upstream
+Gen = tuple[int, int]
+OnPrimary = Callable[[Any, Gen, str, Callable[[Pipeline], None]], Awaitable[list[Any]]]
+"""(request reader, generation, a key of the slot, queue commands) -> the MULTI's replies."""
+
+
+class FacetReader:
+    """Reads and counts facets for the listing reader."""
+
+    def __init__(self, writer: Any, on_primary: OnPrimary,
+                 count: Callable[[str, str], None]) -> None:
+        self.writer, self.on_primary, self._count = writer, on_primary, count
+
+    async def read(self, reader: Any, gen: Gen, filters: Filters,
+                   names: tuple[str, ...]) -> bytes:
+        """The facets JSON object: cached bodies, the missing ones counted (and cached)."""
+        build, version = gen
+        cache = {n: keys.facet_counts(build, version, facets.cache_hash(filters, n))
+                 for n in names}
+        listed = [n for n in names if n not in facets.BUCKETS]
+        pipe = reader.pipeline(transaction=False)
+        for name in names:
+            pipe.get(cache[name])
+        for name in listed:
+            pipe.smembers(keys.set_values(build, facets.INDEX_FIELDS[name]))
+        found = await pipe.execute()
+        bodies: dict[str, bytes] = {n: b for n, b in zip(names, found, strict=False) if b}
+        values = {n: sorted(v.decode() for v in raw)
+                  for n, raw in zip(listed, found[len(names):], strict=True)}
+        missing = [n for n in names if n not in bodies]
+        self._count("listing_facets", "miss" if missing else "hit")
+        if missing:
+            counted = await self._counted(reader, gen, filters, missing, values)
+            pipe = self.writer.pipeline(transaction=False)
+            for name, body in counted.items():
+                bodies[name] = body
+                pipe.set(cache[name], body, ex=keys.QUERY_TTL)
+            await pipe.execute()
+        return facets.splice([(n, bodies[n]) for n in names])
+
+    async def _counted(self, reader: Any, gen: Gen, filters: Filters, names: list[str],
+                       values: dict[str, list[str]]) -> dict[str, bytes]:
+        """Compose each base (and bucket) result and count intersections, in ONE MULTI."""
+        composed: set[str] = set()
+        # (facet, value label, the two keys to intersect, members to discount); every compose
+        # is queued before the first count, so the counts are the MULTI's trailing replies.
+        jobs: list[tuple[str, str, str, str, int]] = []
+
+        def queue(pipe: Pipeline) -> None:
+            def ensure(subset: Filters) -> str:
+                plan = composition.plan(*gen, subset, "reco")
+                if plan.dest not in composed:
+                    composed.add(plan.dest)
+                    composition.queue(pipe, plan)
+                return plan.dest
+
+            composed.clear()
+            jobs.clear()
+            for name in names:
+                base_key = ensure(facets.base(filters, name))
+                if name in facets.BUCKETS:
+                    for lo, hi in facets.BUCKETS[name]:
+                        bucket_key = ensure(facets.bucket_filters(name, lo, hi))
+                        jobs.append((name, facets.label(lo, hi), base_key, bucket_key, 1))
+                else:
+                    field = facets.INDEX_FIELDS[name]
+                    jobs.extend((name, value, base_key, keys.set_index(gen[0], field, value), 0)
+                                for value in values[name])
+            for _, _, one, other, _ in jobs:
+                pipe.zintercard(2, [one, other])
+
+        results = await self.on_primary(reader, gen, keys.meta(), queue)
+        counts: dict[str, dict[str, int]] = {n: {} for n in names}
+        for (name, value, _, _, discount), raw in zip(jobs, results[len(results) - len(jobs):],
+                                                      strict=True):
+            counts[name][value] = int(raw) - discount  # both bucket keys hold the sentinel
+        return {n: facets.encode(n, c) for n, c in counts.items()}
