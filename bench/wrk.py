@@ -71,7 +71,8 @@ def run(name: str, base_url: str, paths: list[str], connections: int, seconds: f
         script, path_file = Path(tmp) / "bench.lua", Path(tmp) / "paths.txt"
         script.write_text(_LUA)
         path_file.write_text("\n".join(paths) + "\n")
-        argv = [ensure_wrk(), "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+        duration = f"{max(1, round(seconds))}s"  # wrk rejects fractional durations
+        argv = [ensure_wrk(), "-t", str(threads), "-c", str(connections), "-d", duration,
                 "--timeout", "5s", "-s", str(script), base_url, "--", str(path_file), token]
         out = subprocess.run(argv, check=True, capture_output=True, text=True,
                              timeout=seconds + 60).stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,11 +10,14 @@ from fastapi import FastAPI
 
 from carpages_api import db_direct, errors, listing_setup, valkey_clients
 from carpages_api.metrics import Metrics, MetricsMiddleware
-from carpages_api.ranking import PopularityRanker
+from carpages_api.ranking import PopularityRanker, Ranker
+from carpages_api.reco_model import ModelRanker, start_model_ranker
 from carpages_api.routes import baseline, dedicated, health, listing
 from carpages_api.settings import ApiSettings
 from carpages_api.slot_transactions import SlotTransactions
 from carpages_api.state import AppState
+
+log = logging.getLogger(__name__)
 
 
 def _clients(settings: ApiSettings) -> AppState:
@@ -34,6 +38,23 @@ def _clients(settings: ApiSettings) -> AppState:
                     transactions=transactions, subscriber=subscriber)
 
 
+async def _start_ranker(state: AppState) -> Ranker:
+    """The LightFM-backed ranker (popularity until a model is published), or popularity alone
+    when reco is disabled or the model store cannot be reached at start-up."""
+    fallback = PopularityRanker()
+    if not state.settings.reco_enabled:
+        return fallback
+    # Model reads are rare (a new version, new cars): the pub/sub client is enough, and on a
+    # cluster the cluster client routes the `{reco}` and `{cp}` reads to their shards.
+    client = state.valkey if state.settings.valkey_cluster else state.subscriber
+    try:
+        return await start_model_ranker(client, fallback,
+                                        sorted_prefix=state.settings.page_window)
+    except Exception as exc:  # Valkey down at start-up must not stop the API from starting
+        log.warning("reco model ranker unavailable (%r); using popularity", exc)
+        return fallback
+
+
 def create_app(settings: ApiSettings) -> FastAPI:
     """Build the app for these settings (tests pass their own)."""
     metrics = Metrics()
@@ -42,14 +63,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = _clients(settings)
         state.extras["metrics"] = metrics
-        state.extras["ranker"] = PopularityRanker()  # until a LightFM model is published
         listing_generation = listing_setup.start(state)
+        ranker = await _start_ranker(state)
+        state.extras["ranker"] = ranker
         if settings.bench_baseline:
             state.extras["mysql_pool"] = db_direct.MysqlPool(settings.mysql_url)
         app.state.carpages = state
         try:
             yield
         finally:
+            if isinstance(ranker, ModelRanker):
+                await ranker.aclose()
             await listing_generation.stop()
             if "mysql_pool" in state.extras:
                 state.extras["mysql_pool"].close()

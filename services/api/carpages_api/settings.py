@@ -33,6 +33,7 @@ class ApiSettings(BaseSettings):
     page_size_max: int = Field(35, ge=1)
     page_window: int = Field(1000, ge=1, description="deepest result position a page may reach")
     max_filter_values: int = Field(50, ge=1)
+    reco_enabled: bool = Field(True, description="order `reco` listings with the LightFM model")
     bench_baseline: bool = Field(
         False, description="mount /_baseline/*: pages built from MySQL per request (benchmark)")
 
