@@ -51,7 +51,8 @@ def table(r: dict[str, Any]) -> str:
     lines = [f"## Run {r['when']}{' (QUICK)' if r.get('quick') else ''}", "",
              f"Machine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}, Python "
              f"{r['machine']['python']}; {r['cars']} live cars; {r['seconds_per_run']} s per "
-             "wrk run; API = one uvicorn worker (uvloop, httptools) on the same machine.", "",
+             "wrk run; API = one uvicorn worker (uvloop, httptools) on the same machine; "
+             f"reco ranker: {r.get('ranker', '?')}.", "",
              "| scenario | conns | req/s | p50 ms | p99 ms | errors |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, x in http.items():

@@ -107,6 +107,11 @@ def service_commands(env: StackEnv) -> dict[str, list[str]]:
     }
 
 
+def trainer_command() -> list[str]:
+    """One background training run when no model is published yet (the API hot-swaps it in)."""
+    return [sys.executable, "-m", "carpages_reco", "train", "--if-missing"]
+
+
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -196,7 +201,17 @@ def start_services(root: Path, env: StackEnv, running: Running, log: Any = print
         elif name in ("cdc-publisher", "cdc-applier"):
             _wait_cdc_role("publish" if name == "cdc-publisher" else "apply", child_env, proc,
                            logfile)
-    log("services: " + ", ".join(service_commands(env)))
+    names = list(service_commands(env))
+    if os.environ.get("CARPAGES_TRAIN_ON_UP", "1") != "0":
+        logfile = root / "logs" / "reco-trainer.log"
+        with logfile.open("ab") as out:
+            proc = subprocess.Popen(trainer_command(), env=child_env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        running.processes.append(servers.Server("reco-trainer", proc.pid, 0))
+        running.save(root / "pids.json")
+        names.append("reco-trainer (first model, in the background)")
+    log("services: " + ", ".join(names))
 
 
 def write_env(path: Path, env: StackEnv) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pymysql
 import valkey
+from carpages_shared import keys
 from carpages_shared.dsn import mysql_params
 
 from carpages_reco import store
@@ -38,6 +39,16 @@ def read_from_mysql(settings: RecoSettings) -> Snapshot:
         return snapshot
     finally:
         conn.close()
+
+
+def published_version(settings: RecoSettings) -> str | None:
+    """The current model version in Valkey, or None before the first publish."""
+    client = valkey.Valkey.from_url(settings.valkey_url)
+    try:
+        raw = client.get(keys.reco_current())
+    finally:
+        client.close()
+    return raw.decode() if raw else None
 
 
 def run_once(settings: RecoSettings, publish: bool = True) -> tuple[str, Trained]:

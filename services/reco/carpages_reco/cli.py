@@ -35,11 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=duration, default=None,
                         help="retrain on this interval (e.g. 45m) until SIGTERM")
     parser.add_argument("--no-publish", action="store_true", help="train and evaluate only")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="do nothing when a model is already published (`make up`)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     settings = RecoSettings()  # type: ignore[call-arg]  # values come from the environment
+    if args.if_missing and app.published_version(settings) is not None:
+        print("train: a model is already published; nothing to do", file=sys.stderr)
+        return 0
     if args.every is None:
         try:
             app.run_once(settings, publish=not args.no_publish)
