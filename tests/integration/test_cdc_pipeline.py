@@ -335,14 +335,14 @@ def test_publisher_and_applier_killed_mid_stream_lose_nothing(pipeline: Pipeline
     try:
         publisher = next(w for w in p.workers.started if w.role == "publish" and w is not standby)
         applier = next(w for w in p.workers.started if w.role == "apply")
-        wait_until("changes to be written", lambda: len(written) > 50)
+        wait_until("changes to be written", lambda: len(written) > 50, timeout=120)
         publisher.signal(signal.SIGKILL)
         publisher.wait()
-        wait_until("more changes", lambda: len(written) > 150)
+        wait_until("more changes", lambda: len(written) > 150, timeout=120)
         p.workers.start("publish", p.env)  # the killed one comes back as the standby
         applier.signal(signal.SIGKILL)
         applier.wait()
-        wait_until("even more changes", lambda: len(written) > 250)
+        wait_until("even more changes", lambda: len(written) > 250, timeout=120)
         p.workers.start("apply", p.env)
     finally:
         stop.set()
