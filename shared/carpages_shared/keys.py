@@ -61,6 +61,11 @@ def car_interested(car_id: int) -> str:
     return f"dp:{{{car_id}}}:interested"
 
 
+def car_prefix() -> str:
+    """Prefix of every per-car key above (client-side tracking subscribes to it)."""
+    return "dp:"
+
+
 def car_fill_lock(car_id: int) -> str:
     """STRING with PX LOCK_TTL_MS: held by the one API process filling a missing page."""
     return f"dp:{{{car_id}}}:lock"
@@ -103,6 +108,11 @@ def buyer_offers(buyer_id: int) -> str:
 def buyer_paid_until(buyer_id: int) -> str:
     """STRING: epoch seconds the buyer's subscription runs to; absent = never paid."""
     return f"buyer:{{b{buyer_id}}}:paid_until"
+
+
+def buyer_prefix() -> str:
+    """Prefix of every per-buyer key (client-side tracking subscribes to it)."""
+    return "buyer:"
 
 
 def buyer_position(buyer_id: int) -> str:

@@ -31,6 +31,7 @@ from fastapi import FastAPI
 
 from tests.conftest import mysql_url, root_conn
 from tests.integration import tiny_catalogue as tiny
+from tests.integration.l1_support import wait_for_l1
 
 SECRET = "dedicated-page-test-secret-" + "0123456789" * 4  # >= 64 bytes, so HS512 is quiet
 PAID_FIELDS = ("seller_mobile_no", "inspection_report")
@@ -434,16 +435,22 @@ async def test_valkey_outage_is_a_quick_503_and_recovers(
     url, server, root = own_valkey
     db_url = mysql_url(stack_env, tiny_db)
     full_build(db_url, url)
-    settings = ApiSettings(valkey_url=url, mysql_url=db_url, jwt_secret=SECRET)
+    # A long heartbeat, so the L1 surely still trusts the (frozen, hence unchanging) server.
+    settings = ApiSettings(valkey_url=url, mysql_url=db_url, jwt_secret=SECRET,
+                           l1_heartbeat_s=60)
     restarted: servers.Server | None = None
     async with serving(settings) as api:
+        await wait_for_l1(api.app)
         assert (await api.get("/listing/1/")).status_code == 200
-        # Frozen (slow): the per-command timeout answers instead of a hang.
+        # Frozen (slow): the per-command timeout answers instead of a hang. Car 1 is in the L1,
+        # which a frozen server cannot make stale; car 2 must be read.
         os.kill(server.pid, signal.SIGSTOP)
         try:
-            frozen = await asyncio.wait_for(api.get("/listing/1/"), 10)
+            held = await asyncio.wait_for(api.get("/listing/1/"), 10)
+            frozen = await asyncio.wait_for(api.get("/listing/2/"), 10)
         finally:
             os.kill(server.pid, signal.SIGCONT)
+        assert held.status_code == 200
         assert frozen.status_code == 503
         assert frozen.headers["retry-after"] == str(settings.retry_after_s)
         assert frozen.json()["error"] == "cache unavailable"

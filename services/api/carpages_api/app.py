@@ -7,9 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from carpages_api import db_direct, errors, listing_setup, valkey_clients
+from carpages_api.fast_lane import FastLane
 from carpages_api.metrics import Metrics, MetricsMiddleware
+from carpages_api.page_l1 import PageL1
+from carpages_api.page_service import PageService
 from carpages_api.ranking import PopularityRanker, Ranker
 from carpages_api.reco_model import ModelRanker, start_model_ranker
 from carpages_api.routes import baseline, dedicated, health, listing
@@ -38,6 +42,18 @@ def _clients(settings: ApiSettings) -> AppState:
                     transactions=transactions, subscriber=subscriber)
 
 
+def _start_l1(state: AppState) -> PageL1 | None:
+    """The dedicated page's tracked in-process cache, when enabled and not on a cluster."""
+    settings = state.settings
+    if not settings.l1_cache or settings.valkey_cluster:
+        return None
+    # Tracked on the primary and filled from it: see page_l1 for why not a replica.
+    l1 = PageL1(state.valkey, settings.valkey_url, settings.l1_max_cars,
+                settings.l1_max_buyers, settings.valkey_timeout_s, settings.l1_heartbeat_s)
+    l1.start()
+    return l1
+
+
 async def _start_ranker(state: AppState) -> Ranker:
     """The LightFM-backed ranker (popularity until a model is published), or popularity alone
     when reco is disabled or the model store cannot be reached at start-up."""
@@ -64,6 +80,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         state = _clients(settings)
         state.extras["metrics"] = metrics
         listing_generation = listing_setup.start(state)
+        l1 = _start_l1(state)
+        state.extras["page_service"] = PageService(state, l1)
         ranker = await _start_ranker(state)
         state.extras["ranker"] = ranker
         if settings.bench_baseline:
@@ -72,6 +90,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:
             yield
         finally:
+            if l1 is not None:
+                await l1.aclose()
             if isinstance(ranker, ModelRanker):
                 await ranker.aclose()
             await listing_generation.stop()
@@ -92,5 +112,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(listing.router)
     if settings.bench_baseline:
         app.include_router(baseline.router)
+    # Inside the metrics middleware, so fast-lane answers are timed and labelled like the route.
+    app.add_middleware(FastLane, routes={route.path.endswith("/"): route
+                                         for route in dedicated.router.routes
+                                         if isinstance(route, APIRoute)})
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

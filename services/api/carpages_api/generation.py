@@ -4,6 +4,10 @@ Readers use the remembered value to name the keys they read and put `HMGET meta 
 in the same pipeline; if the answer differs they retry once with it (listing_reader). Pub/sub on
 `keys.invalidations()` only refreshes the value early, saving that retry: correctness never
 depends on a message arriving.
+
+The watcher also notices when its server's (build, version) moves backwards, which only happens
+when Valkey lost its data and build numbers restart: `on_reset` then drops whatever the process
+keeps by those numbers (listing_cache), since the names are about to mean other contents.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from carpages_shared import keys
@@ -38,15 +42,33 @@ class Generation:
 
     def __init__(self) -> None:
         self.current: tuple[int, int] | None = None
+        self.on_reset: Callable[[], None] | None = None
+        self._raw: list[bytes | str | None] | None = None
+        self._watched: tuple[int, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     def observe(self, raw: Sequence[bytes | str | None]) -> tuple[int, int] | None:
         """Remember the meta a pipeline returned; return it parsed."""
+        if raw == self._raw and self.current is not None:
+            return self.current  # the same bytes as last time (almost always)
         seen = parse_meta(raw)
         if seen is not None:
             self.current = seen
+            self._raw = list(raw)
         return seen
+
+    def watched(self, raw: Sequence[bytes | str | None]) -> None:
+        """Observe the meta as the watcher read it (one server's stream, never backwards
+        unless its data was lost)."""
+        seen = self.observe(raw)
+        if seen is None:
+            return
+        if self._watched is not None and seen < self._watched and self.on_reset is not None:
+            log.warning("listing build went back from %s to %s: dropping kept copies",
+                        self._watched, seen)
+            self.on_reset()
+        self._watched = seen
 
     def start(self, client: Any, subscriber: Any = None) -> None:
         """Start listening for invalidations on `subscriber` (default `client`) and re-reading
@@ -84,10 +106,10 @@ class Generation:
         try:
             await pubsub.subscribe(keys.invalidations())
             # Read once after subscribing, so a switch made before the subscription is seen.
-            self.observe(await client.hmget(keys.meta(), list(META_FIELDS)))
+            self.watched(await client.hmget(keys.meta(), list(META_FIELDS)))
             while not self._stopping:
                 message = await pubsub.get_message(timeout=POLL_S)
                 if message is not None:
-                    self.observe(await client.hmget(keys.meta(), list(META_FIELDS)))
+                    self.watched(await client.hmget(keys.meta(), list(META_FIELDS)))
         finally:
             await pubsub.aclose()

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from carpages_api.errors import ApiError
+from carpages_api.instance_memo import InstanceMemo
 
 MAX_U32: Final = 4_294_967_295
 HASH_SCHEME: Final = "v1"
@@ -50,6 +51,10 @@ QUERY_SCALARS: Final = ("slug", "order_by", "page_size", "page_no", "buyer_id", 
 ALIASES: Final = {"seen_card_ids": "seen_car_ids"}
 """Seed 001 spells it `seen_card_ids`; both names are accepted and merged."""
 PIN_PATTERN: Final = r"^[A-Za-z0-9_:\-.]{1,64}\.[0-9a-f]{16}$"
+LINK_SAFE: Final = ",:"
+"""Left unescaped in links (values are comma lists; pins carry the model version's colons)."""
+_MEMO = InstanceMemo(8192)
+"""The digest and the links of parsed queries (requests repeat the same few queries)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,11 @@ class Filters(BaseModel):
 
     def digest(self, salt: str = "") -> str:
         """Short stable hash of the canonical form (the query hash in cache keys)."""
+        if not salt:
+            return _MEMO.get(self, "digest", lambda: self._digest(""))
+        return self._digest(salt)
+
+    def _digest(self, salt: str) -> str:
         text = f"{HASH_SCHEME}|{salt}|{self.canonical()}".encode()
         return hashlib.blake2b(text, digest_size=10).hexdigest()
 
@@ -205,6 +215,19 @@ class ListingQuery(BaseModel):
 
     def link(self, page_no: int, pin: str | None) -> str:
         """Relative URL of another page of this listing: every recognised param, canonical."""
+        made: dict[tuple[int, str | None], str] = _MEMO.get(self, "links", dict)
+        found = made.get((page_no, pin))
+        if found is None:
+            head, tail = _MEMO.get(self, "link", self._link_parts)
+            pinned = f"&pin={quote(pin, safe=LINK_SAFE)}" if pin else ""
+            if len(made) >= 64:  # pins come and go
+                made.clear()
+            found = made[page_no, pin] = f"{head}&page_no={page_no}{tail}{pinned}"
+        return found
+
+    def _link_parts(self) -> tuple[str, str]:
+        """The link's URL-encoded params before `page_no` (with the path) and after it (before
+        `pin`): everything but those two is fixed per query."""
         params: list[tuple[str, str]] = []
         for name, value in self.filters:
             if value is not None:
@@ -212,17 +235,18 @@ class ListingQuery(BaseModel):
                                else str(value)))
         if self.slug:
             params.append(("slug", self.slug))
-        params += [("order_by", self.order_by), ("page_size", str(self.page_size)),
-                   ("page_no", str(page_no))]
+        params += [("order_by", self.order_by), ("page_size", str(self.page_size))]
+        after: list[tuple[str, str]] = []
         if self.facets:
-            params.append(("facets", ",".join(self.facets)))
+            after.append(("facets", ",".join(self.facets)))
         if self.seen_car_ids:
-            params.append(("seen_car_ids", ",".join(map(str, self.seen_car_ids))))
+            after.append(("seen_car_ids", ",".join(map(str, self.seen_car_ids))))
         if self.buyer_id is not None:
-            params.append(("buyer_id", str(self.buyer_id)))
-        if pin:
-            params.append(("pin", pin))
-        return "/listing/?" + urlencode(params, safe=",:", quote_via=quote)
+            after.append(("buyer_id", str(self.buyer_id)))
+        tail = "&" + urlencode(after, safe=LINK_SAFE, quote_via=quote) if after else ""
+        return "/listing/?" + urlencode(params, safe=LINK_SAFE, quote_via=quote), tail
+
+
 
 
 def _gather(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -275,3 +299,4 @@ def _check_paging(query: ListingQuery, limits: Limits) -> None:
         raise ApiError(422, "invalid request", [
             {"param": "page_no", "message": f"must be at most {pages} (results are capped at "
                                             f"{limits.page_window} positions)"}])
+

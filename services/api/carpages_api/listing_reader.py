@@ -1,9 +1,14 @@
-"""The one module that talks to Valkey for `GET /listing/` (facet counts: facet_reader).
+"""The one module that talks to Valkey for `GET /listing/` (reco paths: listing_reco; facet
+counts: facet_reader).
 
-Round trips on the common paths (cache hits): an ordered page = 1 read pipeline (meta check,
-ZCARD, ZRANGE) + 1 HMGET of the cards; a reco page 1 = 1 read pipeline (meta check, the result
-ZSET with popularity scores, the buyer's seen set) + the pin SET and the card HMGET, run
-concurrently; a pinned reco page = 1 read pipeline (meta check, GETRANGE) + the card HMGET.
+Round trips. Every read pipeline starts with the meta check (HMGET meta build version) and names
+its keys with the remembered (build, version); a changed meta retries once with the new one.
+- Warm (the ids are in process memory, listing_cache): ONE pipeline — the meta check and the
+  HMGET of the page's cards. Used by ordered pages whose result window is cached, reco pages
+  whose viewer's order is cached, and pinned pages this process wrote (plus an EXISTS of the pin).
+- Cold: the meta check with the result (ordered: ZCARD + the window's ZRANGE + PTTL; reco: the
+  whole result with popularity scores + PTTL, and a signed-in buyer's seen set; pinned: two
+  GETRANGEs), then the card HMGET — with the pin SET, when one is due, run concurrently.
 A missing result is composed in ONE MULTI on the primary that also returns what the request
 needs.
 
@@ -12,44 +17,38 @@ valkey_clients.Readers), so its meta check and the keys it names come from one s
 Writes — compositions, facet counts, pins — always go to the primary (`writer`), in MULTIs run by
 SlotTransactions (valid on Valkey Cluster too: every key shares `{cp}`). A request that composed
 a result reads the rest (cards, a pinned order) from the primary: the replica may not have the
-composed key yet, and the ids came from the primary's state. The composition is named by the
-replica's (build, version); if the primary has already switched to another build, the request
-is served from the primary instead, so a lagging replica never makes a composition read a
-retired build.
+composed key yet, and the ids came from the primary's state (such a result is not copied into
+process memory either, so a later request reads it from its own replica). The composition is
+named by the replica's (build, version); if the primary has already switched to another build,
+the request is served from the primary instead, so a lagging replica never makes a composition
+read a retired build.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from carpages_shared import keys
 
-from carpages_api import composition, pinning, slug_resolver
-from carpages_api.composition import SENTINEL
+from carpages_api import composition, slug_resolver
 from carpages_api.errors import ApiError
 from carpages_api.facet_reader import FacetReader
 from carpages_api.generation import META_FIELDS, Generation
 from carpages_api.listing_body import ListingPage
+from carpages_api.listing_cache import ListingCache, Window, deadline
 from carpages_api.listing_query import Filters, Limits, ListingQuery
-from carpages_api.ranking import Ranker, Viewer
+from carpages_api.listing_reco import RecoPath
+from carpages_api.listing_slice import Behind, Gen, Slice, ids_of, present
+from carpages_api.ranking import Ranker
 from carpages_api.slot_transactions import SlotTransactions
+from carpages_api.valkey_batch import Batches
 from carpages_api.valkey_clients import Readers
 
 Pipeline = Any  # valkey.asyncio pipeline; untyped upstream
-Gen = tuple[int, int]
-Sliced = tuple[Gen, int, list[int], Any]
-"""(generation read, total count, the page's ids, the client to read their cards from)."""
-
-
-class _Behind(Exception):
-    """The request's replica still names a build the primary has switched away from."""
-
-
-def _ids(members: Iterable[bytes]) -> list[int]:
-    return [int(m) for m in members if m != SENTINEL]
 
 
 class ListingReader:
@@ -60,8 +59,12 @@ class ListingReader:
         self.readers, self.transactions = readers, transactions
         self.writer = readers.primary
         self.generation, self.limits = generation, limits
-        self._count = count or (lambda kind, outcome: None)
-        self.facets = FacetReader(self.writer, self._on_primary, self._count)
+        self.count = count or (lambda kind, outcome: None)
+        self.cache = ListingCache()
+        self.batches = Batches()
+        generation.on_reset = self.cache.clear
+        self.facets = FacetReader(self.writer, self.on_primary, self.count, self.cache.facets)
+        self.reco = RecoPath(self)
 
     async def read(self, query: ListingQuery, buyer_id: int | None,
                    ranker: Ranker) -> ListingPage:
@@ -70,7 +73,7 @@ class ListingReader:
         async def on(reader: Any) -> ListingPage:
             try:
                 return await self._read(reader, query, buyer_id, ranker)
-            except _Behind:
+            except Behind:
                 return await self._read(self.writer, query, buyer_id, ranker)
 
         return await self.readers.run(on)
@@ -82,50 +85,62 @@ class ListingReader:
             filters = filters.intersect(await self._slug(reader, query.slug))
         start = (query.page_no - 1) * query.page_size
         stop = start + query.page_size - 1
-        pin: str | None = None
-        pending: list[Awaitable[Any]] = []
         if query.order_by == "reco":
-            (gen, count, ids, source), pin, store = await self._reco(
-                reader, query, filters, buyer_id, ranker, start, stop)
-            pending += [store] if store is not None else []
+            found = await self.reco.read(reader, query, filters, buyer_id, ranker, start, stop)
         else:
-            gen, count, ids, source = await self._ordered(reader, filters, query.order_by,
-                                                          start, stop)
-        cards_job = self._cards(source, gen[0], ids)
-        facets_job = (self.facets.read(reader, gen, filters, query.facets) if query.facets
-                      else None)
-        done = await asyncio.gather(cards_job, *([facets_job] if facets_job else []), *pending)
-        pages = min(math.ceil(count / query.page_size), self.limits.max_pages(query.page_size))
+            found = await self._ordered(reader, filters, query.order_by, start, stop)
+        cards = found.cards
+        facets = None
+        if cards is None or query.facets or found.write is not None:
+            cards, facets = await self._rest(reader, found, filters, query.facets)
+        pages = min(math.ceil(found.count / query.page_size),
+                    self.limits.max_pages(query.page_size))
         has_next = query.page_no < pages
         return ListingPage(
-            count=count, page_count=pages, cards=done[0],
-            next=query.link(query.page_no + 1, pin) if has_next else None,
-            previous=query.link(query.page_no - 1, pin) if query.page_no > 1 else None,
-            facets=done[1] if facets_job else None, personalised=query.order_by == "reco")
+            count=found.count, page_count=pages, cards=cards,
+            next=query.link(query.page_no + 1, found.pin) if has_next else None,
+            previous=query.link(query.page_no - 1, found.pin) if query.page_no > 1 else None,
+            facets=facets, personalised=query.order_by == "reco")
+
+    async def _rest(self, reader: Any, found: Slice, filters: Filters,
+                    names: tuple[str, ...]) -> tuple[list[bytes], bytes | None]:
+        """The cards (unless already read), the facets and the pin write, concurrently."""
+        jobs: list[Awaitable[Any]] = []
+        if found.cards is None:
+            jobs.append(self._cards(found.source, found.gen[0], found.ids))
+        if names:
+            jobs.append(self.facets.read(reader, found.gen, filters, names))
+        if found.write is not None:
+            jobs.append(found.write)
+        done = list(await asyncio.gather(*jobs)) if len(jobs) > 1 else [await jobs[0]]
+        cards = found.cards if found.cards is not None else done.pop(0)
+        return cards, done[0] if names else None
 
     # ------------------------------------------------------------------ plumbing
-    async def _verified(self, reader: Any, reads: Callable[[Pipeline, int, int], None]
-                        ) -> tuple[Gen, list[Any]]:
-        """Run `reads` for the remembered generation with the meta check; retry once on change."""
+    async def verified(self, reader: Any, reads: Callable[[Pipeline, int, int], None]
+                       ) -> tuple[Gen, list[Any]]:
+        """Run `reads` for the remembered generation with the meta check; retry once on change.
+
+        `reads` is called again for the retry, so it must queue from scratch each time."""
         for attempt in (0, 1):
             gen = self.generation.current or (0, 0)
             pipe = reader.pipeline(transaction=False)
-            pipe.hmget(keys.meta(), list(META_FIELDS))
+            pipe.hmget(keys.meta(), META_FIELDS)
             reads(pipe, *gen)
-            meta, *rest = await pipe.execute()
+            meta, *rest = await self.batches.run(reader, pipe)
             actual = self.generation.observe(meta)
             if actual is None and reader is not self.writer:
-                raise _Behind  # a replica still loading its first sync
+                raise Behind  # a replica still loading its first sync
             if actual is None:
                 raise ApiError(503, "no listing build yet", None, {"Retry-After": "5"})
             if actual == gen or attempt == 1:
                 return gen, rest
         raise AssertionError("unreachable")
 
-    async def _on_primary(self, reader: Any, gen: Gen, key: str,
-                          queue: Callable[[Pipeline], None]) -> list[Any]:
+    async def on_primary(self, reader: Any, gen: Gen, key: str,
+                         queue: Callable[[Pipeline], None]) -> list[Any]:
         """Run `queue` in one MULTI on the primary and return its replies; when the request's
-        reader is a replica, the primary must still be at `gen`'s build (else _Behind)."""
+        reader is a replica, the primary must still be at `gen`'s build (else Behind)."""
 
         def with_meta(pipe: Pipeline) -> None:
             pipe.hget(keys.meta(), "build")
@@ -133,7 +148,7 @@ class ListingReader:
 
         build, *replies = await self.transactions.execute(key, with_meta)
         if reader is not self.writer and (build is None or int(build) != gen[0]):
-            raise _Behind
+            raise Behind
         return replies
 
     async def _slug(self, reader: Any, slug: str) -> Filters:
@@ -144,34 +159,57 @@ class ListingReader:
             return slug_resolver.resolve(slug, table)
         except slug_resolver.UnknownToken as exc:
             if reader is not self.writer:
-                raise _Behind from None  # the primary decides: the replica may lack a new token
+                raise Behind from None  # the primary decides: the replica may lack a new token
             raise ApiError(404, "unknown slug token", {"slug": slug, "token": exc.token}) from None
 
-    async def _cards(self, source: Any, build: int, ids: list[int]) -> list[bytes]:
+    async def _cards(self, source: Any, build: int, ids: Sequence[int | bytes]) -> list[bytes]:
         if not ids:
             return []
-        raw = await source.hmget(keys.cards(build), [str(i) for i in ids])
-        # A car removed between the id lookup and here is skipped, not an error.
-        return [card for card in raw if card is not None]
+        pipe = source.pipeline(transaction=False)
+        pipe.hmget(keys.cards(build), ids)
+        raw, = await self.batches.run(source, pipe)
+        return present(raw)
 
     # ------------------------------------------------------------------ newest / price
     async def _ordered(self, reader: Any, filters: Filters, order_by: str, start: int,
-                       stop: int) -> Sliced:
+                       stop: int) -> Slice:
         key_order = composition.order_key(order_by)
         ascending = order_by == "price_asc"
-        # The sentinel scores lowest: ascending pages skip index 0, descending ones end on it.
-        lo, hi = (start + 1, stop + 1) if ascending else (start, stop)
+        window = self.limits.page_window
+        # The sentinel scores lowest: ascending windows skip index 0, descending ones may end
+        # on it (ids_of drops it).
+        lo, hi = (1, window) if ascending else (0, window - 1)
         qhash = filters.digest()
+        cached: list[Window | None] = [None]
+        started = time.monotonic()
 
         def reads(pipe: Pipeline, build: int, version: int) -> None:
             key = keys.query_result(build, version, key_order, qhash)
+            hit = self.cache.results.get((key, ascending))
+            cached[0] = hit if isinstance(hit, Window) else None
+            if cached[0] is not None:
+                if start < len(cached[0].ids):
+                    pipe.hmget(keys.cards(build), cached[0].ids[start:stop + 1])
+                return
             pipe.zcard(key)
             pipe.zrange(key, lo, hi, desc=not ascending)
+            pipe.pttl(key)
 
-        gen, (size, members) = await self._verified(reader, reads)
-        self._count("listing_result", "hit" if size else "miss")
+        gen, replies = await self.verified(reader, reads)
+        hit = cached[0]
+        if hit is not None:
+            self.count("listing_result", "hit")
+            ids = hit.ids[start:stop + 1]
+            return Slice(gen, hit.count, ids, reader, present(replies[0]) if ids else [])
+        size, members, pttl = replies
+        self.count("listing_result", "hit" if size else "miss")
+        key = keys.query_result(*gen, key_order, qhash)
         if size:
-            return gen, size - 1, _ids(members), reader
+            found = Window(size - 1, ids_of(members))
+            until = deadline(started, pttl, keys.QUERY_TTL)
+            if until is not None:
+                self.cache.results.put((key, ascending), found, until, len(found.ids) + 1)
+            return Slice(gen, found.count, found.ids[start:stop + 1], reader)
         plan = composition.plan(*gen, filters, key_order)
 
         def queue(pipe: Pipeline) -> None:
@@ -179,74 +217,10 @@ class ListingReader:
             pipe.zcard(plan.dest)
             pipe.zrange(plan.dest, lo, hi, desc=not ascending)
 
-        *_, size, members = await self._on_primary(reader, gen, plan.dest, queue)
-        return gen, size - 1, _ids(members), self.writer
-
-    # ------------------------------------------------------------------ reco
-    async def _reco(self, reader: Any, query: ListingQuery, filters: Filters,
-                    buyer_id: int | None, ranker: Ranker, start: int, stop: int
-                    ) -> tuple[Sliced, str | None, Awaitable[Any] | None]:
-        # The bare `buyer_id=` param personalises the model's order only; the seen set (private)
-        # is read for a token-verified buyer alone.
-        viewer = Viewer(buyer_id=buyer_id or query.buyer_id, seen_ids=query.seen_car_ids)
-        qhash = filters.digest()
-        if query.pin:
-            hit = await self._pinned(reader, query.pin, qhash, viewer, start, stop)
-            self._count("listing_pin", "hit" if hit else "miss")
-            if hit is not None:
-                return hit, query.pin, None
-
-        def reads(pipe: Pipeline, build: int, version: int) -> None:
-            pipe.zrange(keys.query_result(build, version, "reco", qhash), 0, -1, withscores=True)
-            if buyer_id is not None:
-                pipe.smembers(keys.buyer_seen(buyer_id))
-
-        gen, found = await self._verified(reader, reads)
-        members = found[0]
-        self._count("listing_result", "hit" if members else "miss")
-        source = reader
-        if not members:
-            plan = composition.plan(*gen, filters, "reco")
-
-            def queue(pipe: Pipeline) -> None:
-                composition.queue(pipe, plan)
-                pipe.zrange(plan.dest, 0, -1, withscores=True)
-
-            members = (await self._on_primary(reader, gen, plan.dest, queue))[-1]
-            source = self.writer
-        popularity = {int(m): float(s) for m, s in members if m != SENTINEL}
-        seen = set(query.seen_car_ids) | {int(c) for c in (found[1] if buyer_id else ())}
-        ranked = ranker.rank(list(popularity), viewer, popularity)
-        order = pinning.snapshot(ranked, popularity, seen)
-        if len(order) <= query.page_size and query.page_no == 1:
-            return (gen, len(order), order[start:stop + 1], source), None, None
-        pin = pinning.new_pin(ranker.version)
-        key = keys.pinned_order(pin.rsplit(".", 1)[0], pinning.pin_id(pin, qhash, viewer))
-        store = self.writer.set(key, pinning.pack(order, self.limits.page_window),
-                                ex=keys.PIN_TTL)
-        return (gen, len(order), order[start:stop + 1], source), pin, store
-
-    async def _pinned(self, reader: Any, pin: str, qhash: str, viewer: Viewer, start: int,
-                      stop: int) -> Sliced | None:
-        parsed = pinning.parse_pin(pin)
-        if parsed is None:
-            return None
-        key = keys.pinned_order(parsed[0], pinning.pin_id(pin, qhash, viewer))
-        lo, hi = pinning.byte_range(start, stop)
-
-        def reads(pipe: Pipeline, build: int, version: int) -> None:
-            pipe.getrange(key, 0, pinning.HEADER_BYTES - 1)
-            pipe.getrange(key, lo, hi)
-
-        gen, (head, body) = await self._verified(reader, reads)
-        source = reader
-        if pinning.unpack_count(head) is None and reader is not self.writer:
-            # Written a moment ago on the primary; the replica may not have it yet. Its ids may
-            # be newer than the replica's cards too, so they are read from the primary as well.
-            pipe = self.writer.pipeline(transaction=False)
-            pipe.getrange(key, 0, pinning.HEADER_BYTES - 1)
-            pipe.getrange(key, lo, hi)
-            head, body = await pipe.execute()
-            source = self.writer
-        count = pinning.unpack_count(head)
-        return None if count is None else (gen, count, pinning.unpack_ids(body), source)
+        started = time.monotonic()
+        *_, size, members = await self.on_primary(reader, gen, plan.dest, queue)
+        found = Window(size - 1, ids_of(members))
+        if reader is self.writer:
+            self.cache.results.put((key, ascending), found, started + keys.QUERY_TTL,
+                                   len(found.ids) + 1)
+        return Slice(gen, found.count, found.ids[start:stop + 1], self.writer)

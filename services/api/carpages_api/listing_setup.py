@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from carpages_api.generation import Generation
 from carpages_api.listing_query import Limits
 from carpages_api.listing_reader import ListingReader
 from carpages_api.metrics import Metrics
+from carpages_api.parsed_queries import ParsedQueries
 from carpages_api.ranking import PopularityRanker
 from carpages_api.settings import ApiSettings
 from carpages_api.state import AppState
@@ -28,11 +31,16 @@ def start(state: AppState) -> Generation:
     generation.start(meta_client, state.subscriber)
     state.extras.setdefault("ranker", PopularityRanker())
     metrics = state.extras.get("metrics")
+    counters: dict[tuple[str, str], Any] = {}  # labels() takes a lock and a dict per call
 
     def count(kind: str, outcome: str) -> None:
         if isinstance(metrics, Metrics):
-            metrics.cache.labels(kind, outcome).inc()
+            counter = counters.get((kind, outcome))
+            if counter is None:
+                counter = counters[kind, outcome] = metrics.cache.labels(kind, outcome)
+            counter.inc()
 
+    state.extras["listing_queries"] = ParsedQueries(limits(state.settings))
     state.extras["listing_reader"] = ListingReader(state.readers, state.transactions, generation,
                                                    limits(state.settings), count)
     return generation

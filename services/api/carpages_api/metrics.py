@@ -23,9 +23,31 @@ class Metrics:
                              ["kind", "outcome"], registry=self.registry)
         self.fills = Counter("carpages_page_fills_total", "pages filled from MySQL",
                              registry=self.registry)
+        self.l1 = Counter("carpages_l1_lookups_total",
+                          "dedicated-page L1: hit (no Valkey read), fill (read and stored), "
+                          "bypass (tracking off)", ["outcome"], registry=self.registry)
+        # `labels()` validates and locks on every call; the children it returns are stable, so
+        # the hot path looks them up once per label set.
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, memoised."""
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def cache_lookup(self, kind: str, outcome: str) -> None:
+        """Count one cache lookup."""
+        self.child(self.cache, kind, outcome).inc()
+
+    def l1_lookup(self, outcome: str) -> None:
+        """Count one dedicated-page L1 lookup."""
+        self.child(self.l1, outcome).inc()
 
 
 class MetricsMiddleware:
@@ -52,5 +74,5 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             name = getattr(route, "path", "unmatched")
-            self.metrics.latency.labels(name, scope["method"], str(status[0])).observe(
-                time.perf_counter() - started)
+            self.metrics.child(self.metrics.latency, name, scope["method"],
+                               str(status[0])).observe(time.perf_counter() - started)

@@ -6,6 +6,12 @@ seen to the end, and stores that order for PIN_TTL. Its `next` link carries
 so a retrain (new model version) or a new popularity count between page 1 and page n can neither
 repeat nor skip a car. An expired or unknown pin simply recomputes the order and issues a new pin.
 
+The token of a freshly ranked order is the hash of its stored bytes (`content_token`): viewers
+who get the same order (every anonymous visitor of one query, typically) share one pin key, and
+a key's bytes never change, so rewriting it is idempotent and a process may skip the rewrite.
+The order that replaces a missing pin gets a random token (`new_pin`) instead, so the new link
+can never name the key that just went missing.
+
 Stored value: a uint32 (little-endian) total count, then at most `page_window` ids (deeper pages
 are refused anyway), so a pin costs at most 4 KB whatever the result size.
 """
@@ -28,10 +34,24 @@ _PIN = re.compile(r"^(?P<version>[A-Za-z0-9_:\-.]{1,64})\.(?P<token>[0-9a-f]{16}
 _VERSION = re.compile(r"[^A-Za-z0-9_:\-.]")
 
 
+def safe_version(model_version: str) -> str:
+    """The model version as a pin spells it (pin-safe characters, at most 64)."""
+    return _VERSION.sub("_", model_version)[:64] or "model"
+
+
 def new_pin(model_version: str) -> str:
-    """A fresh pin for the `next` link: `<model_version>.<16 hex>`."""
-    safe = _VERSION.sub("_", model_version)[:64] or "model"
-    return f"{safe}.{secrets.token_hex(8)}"
+    """A fresh random pin for the `next` link: `<model_version>.<16 hex>`."""
+    return f"{safe_version(model_version)}.{secrets.token_hex(8)}"
+
+
+def content_pin(model_version: str, token: str) -> str:
+    """The pin of a content-addressed order: `<model_version>.<content_token>`."""
+    return f"{safe_version(model_version)}.{token}"
+
+
+def content_token(packed: bytes) -> str:
+    """16 hex digits naming a packed order (equal bytes, equal token)."""
+    return hashlib.blake2b(packed, digest_size=8).hexdigest()
 
 
 def parse_pin(pin: str) -> tuple[str, str] | None:
@@ -61,10 +81,24 @@ def snapshot(ranked: Sequence[int], candidates: Iterable[int], seen: set[int]) -
     return [c for c in order if c not in seen] + [c for c in order if c in seen]
 
 
+def ordered(ranked: Sequence[int], candidates: Sequence[int]) -> np.ndarray:
+    """`snapshot` with nothing seen, as an int64 array; a ranker that returned exactly a
+    permutation of the (distinct) candidates — the usual case — costs two sorts, no dicts."""
+    order = np.asarray(ranked, dtype=np.int64)
+    members = np.asarray(candidates, dtype=np.int64)
+    if len(order) == len(members) and np.array_equal(np.sort(order), np.sort(members)):
+        return order
+    return np.asarray(snapshot(order.tolist(), members.tolist(), set()), dtype=np.int64)
+
+
 def pack(ids: Sequence[int], window: int) -> bytes:
     """Count header then the first `window` ids, as little-endian uint32."""
-    head = np.asarray([len(ids)], dtype="<u4").tobytes()
-    return head + np.asarray(ids[:window], dtype="<u4").tobytes()
+    return pack_array(len(ids), np.asarray(ids[:window], dtype="<u4"))
+
+
+def pack_array(count: int, head: np.ndarray) -> bytes:
+    """Count header then `head` (the ids already cut to the window), as little-endian uint32."""
+    return np.asarray([count], dtype="<u4").tobytes() + np.asarray(head, dtype="<u4").tobytes()
 
 
 def byte_range(start: int, stop: int) -> tuple[int, int]:

@@ -7,9 +7,11 @@ published (a LightFM-backed ranker replaces it in the app state when the reco is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,14 @@ class Ranker(Protocol):
         ...
 
 
+def order_key(ranker: Ranker) -> Hashable | None:
+    """The ranker's `order_key`, if it has one: a value that stays equal only while `rank`
+    returns equal orders for equal inputs, so the listing may reuse an order it computed.
+    Rankers without one (None) are asked on every request."""
+    key: Hashable | None = getattr(ranker, "order_key", None)
+    return key
+
+
 class PopularityRanker:
     """The generic order before a model exists: most interactions first, ties by car id.
 
@@ -48,8 +58,17 @@ class PopularityRanker:
         """Constant: the order changes only with the data, never with a retrain."""
         return "popularity"
 
+    @property
+    def order_key(self) -> Hashable:
+        """Constant: the order is a function of the candidates and their counts alone."""
+        return "popularity"
+
     def rank(self, candidates: Sequence[int], viewer: Viewer,
              popularity: dict[int, float] | None = None) -> list[int]:
         """Sort by (-interactions, id)."""
         counts = popularity or {}
-        return sorted(candidates, key=lambda car_id: (-counts.get(car_id, 0.0), car_id))
+        ids = np.asarray(candidates, dtype=np.int64)
+        scores = np.fromiter((counts.get(c, 0.0) for c in candidates), dtype=np.float64,
+                             count=len(candidates))
+        ranked: list[int] = ids[np.lexsort((ids, -scores))].tolist()
+        return ranked

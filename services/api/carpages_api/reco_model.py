@@ -21,14 +21,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 from carpages_shared import keys
 from carpages_shared.reco_format import BadModel
 
-from carpages_api.ranking import Ranker, Viewer
+from carpages_api.ranking import Ranker, Viewer, order_key
 from carpages_api.reco_items import item_vectors
 from carpages_api.reco_loader import LoadedModel
 from carpages_api.reco_scoring import Serving, order, user_vector
@@ -72,6 +72,16 @@ class ModelRanker:
         """The serving model version (the fallback's while no model serves)."""
         serving = self._serving
         return serving.model.version if serving is not None else self._fallback.version
+
+    @property
+    def order_key(self) -> Hashable | None:
+        """Moves with every swap of the model or the item table (the fallback's while no model
+        serves): orders computed under one key stay valid while it holds."""
+        serving = self._serving
+        if serving is None:
+            fallback = order_key(self._fallback)
+            return None if fallback is None else ("fallback", fallback)
+        return ("model", serving.serial, self._sorted_prefix)
 
     def rank(self, candidates: Sequence[int], viewer: Viewer,
              popularity: dict[int, float] | None = None) -> list[int]:

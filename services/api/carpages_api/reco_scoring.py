@@ -6,13 +6,27 @@ for the user), so one matrix-vector product over the item table scores every liv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
 from carpages_api.ranking import Viewer
 from carpages_api.reco_items import ItemTable
 from carpages_api.reco_loader import LoadedModel
+
+RADIX_FROM: Final = 512
+"""From this many candidates a two-pass 16-bit radix argsort beats numpy's comparison argsort
+(10,000 float32 scores: ~0.14 ms against ~0.42 ms)."""
+PARTITION_FROM: Final = 32_768
+"""From this many candidates (with a sorted prefix asked for) partitioning first wins again:
+100,000 scores take ~1.4 ms that way against ~2.4 ms for the full radix sort."""
+GATHER_BELOW: Final = 4
+"""Score only the candidates' rows when they are under 1/GATHER_BELOW of the table; else one
+product over the whole table is cheaper than gathering rows first."""
+
+_serials = itertools.count(1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,6 +35,8 @@ class Serving:
 
     model: LoadedModel
     table: ItemTable
+    serial: int = field(default_factory=lambda: next(_serials))
+    """Unique per instance: equal serials, equal orders (the ranker's `order_key`)."""
 
 
 def user_vector(serving: Serving, viewer: Viewer) -> np.ndarray:
@@ -51,12 +67,45 @@ def order(serving: Serving, candidates: np.ndarray, vector: np.ndarray,
     """
     if rows is None:
         rows = serving.table.rows(candidates)
-    negated = -(serving.table.vectors @ vector)[rows]
-    if sorted_prefix is None or sorted_prefix >= len(candidates) - 1:
-        result: np.ndarray = candidates[np.argsort(negated)]
+    vectors = serving.table.vectors
+    if len(rows) * GATHER_BELOW < len(vectors):
+        negated = -(vectors[rows] @ vector)
+    else:
+        negated = -(vectors @ vector)[rows]
+    size = len(candidates)
+    if sorted_prefix is None or sorted_prefix >= size - 1 or (
+            RADIX_FROM <= size <= PARTITION_FROM):
+        # Up to tens of thousands a full radix sort is cheaper than even the partial sort.
+        result: np.ndarray = candidates[argsort(negated)]
         return result
     parted = np.argpartition(negated, sorted_prefix)
     head = parted[:sorted_prefix]
-    head = head[np.argsort(negated[head])]
+    head = head[argsort(negated[head])]
     result = candidates[np.concatenate([head, parted[sorted_prefix:]])]
     return result
+
+
+def argsort(values: np.ndarray) -> np.ndarray:
+    """Stable ascending argsort of float32 scores, by radix from RADIX_FROM values on."""
+    if len(values) >= RADIX_FROM:
+        return radix_argsort(values)
+    small: np.ndarray = np.argsort(values, kind="stable")
+    return small
+
+
+def radix_argsort(values: np.ndarray) -> np.ndarray:
+    """Stable ascending argsort of float32 `values`: two stable passes over the 16-bit halves
+    of an order-preserving uint32 key, which numpy sorts by counting (a radix sort)."""
+    if not np.little_endian:  # the uint16 view below assumes the low half comes first
+        stable: np.ndarray = np.argsort(values, kind="stable")
+        return stable
+    # + 0.0 turns -0.0 into 0.0, which a comparison sort also treats as equal.
+    bits = (np.asarray(values, dtype=np.float32) + np.float32(0.0)).view(np.uint32)
+    # Negative floats: flip every bit; non-negative: set the sign bit. Unsigned order = float
+    # order.
+    flip = (bits.view(np.int32) >> 31).view(np.uint32) | np.uint32(0x80000000)
+    key = (bits ^ flip).view(np.uint16)  # pairs: [low half, high half]
+    low_first = np.argsort(key[0::2], kind="stable")
+    by_high = np.argsort(key[1::2][low_first], kind="stable")
+    ordered: np.ndarray = low_first[by_high]
+    return ordered

@@ -34,6 +34,14 @@ class ApiSettings(BaseSettings):
     page_window: int = Field(1000, ge=1, description="deepest result position a page may reach")
     max_filter_values: int = Field(50, ge=1)
     reco_enabled: bool = Field(True, description="order `reco` listings with the LightFM model")
+    l1_cache: bool = Field(
+        True, description="keep dedicated-page inputs in process memory, exact by Valkey client "
+                          "tracking on the primary (off in cluster mode)")
+    l1_max_cars: int = Field(20_000, ge=1, description="L1 bound: car snapshots (LRU)")
+    l1_max_buyers: int = Field(5_000, ge=1, description="L1 bound: buyer snapshots (LRU)")
+    l1_heartbeat_s: float = Field(
+        1.0, gt=0, description="PING on the tracking connection; one unanswered by the next "
+                               "beat drops the L1 (bounds staleness on a silent partition)")
     bench_baseline: bool = Field(
         False, description="mount /_baseline/*: pages built from MySQL per request (benchmark)")
 

@@ -34,7 +34,7 @@ async def run(settings: WorkerSettings) -> int:
     async with AsyncExitStack() as stack:
         stack.enter_context(metrics.serve(settings.metrics_port))
         builder = make_builder(settings, batch_size=settings.apply_build_batch_size)
-        stack.callback(builder.client.close)
+        stack.callback(builder.close)
         cache = CacheApplier(builder, metrics, settings.fence_retries)
         topics = applier_topics(settings)
         await TopicMaker(settings).ensure([*topics, settings.dead_letters()])

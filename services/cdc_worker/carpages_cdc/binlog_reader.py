@@ -50,6 +50,14 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class Changes:
+    """The row changes of one binlog rows event, in order (handed over together: a bulk
+    UPDATE's events carry dozens of rows, and each hand-off wakes the event loop)."""
+
+    messages: tuple[Outgoing, ...]
+
+
+@dataclass(frozen=True)
 class Boundary:
     """A transaction ended here: a candidate checkpoint."""
 
@@ -68,7 +76,7 @@ class ReaderStopped:
     error: BaseException | None
 
 
-Item = Outgoing | Boundary | Tick | ReaderStopped
+Item = Changes | Boundary | Tick | ReaderStopped
 Deliver = Callable[[Item], bool]
 """Hands an item to the event loop, blocking while the queue is full; False = stop now."""
 
@@ -179,6 +187,7 @@ class BinlogReader:
         json_columns = frozenset() if heartbeat else self._json_columns(schema, table)
         if self._txn is None:
             self._txn, self._row = f"{self._file}:{end}", 0
+        messages: list[Outgoing] = []
         for row in event.rows:
             op: Literal["insert", "update", "delete"]
             if isinstance(event, UpdateRowsEvent):
@@ -200,6 +209,5 @@ class BinlogReader:
                                       txn=self._txn))
             self._row += 1
             key = event_codec.row_key(event.primary_key, change.after or change.before or {})
-            if not self.deliver(Outgoing(topic, key, event_codec.encode(change), table)):
-                return False
-        return True
+            messages.append(Outgoing(topic, key, event_codec.encode(change), table))
+        return not messages or self.deliver(Changes(tuple(messages)))

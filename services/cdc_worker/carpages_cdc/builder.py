@@ -13,21 +13,30 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-import pymysql
 import valkey
 from carpages_shared import car_rows, keys
 from carpages_shared.assembly import IndexEntry
 
 from carpages_cdc import cache_writer
+from carpages_cdc.read_ahead import read_ahead
 from carpages_cdc.valkey_client import transaction
 
 log = logging.getLogger(__name__)
 
-# A string: pymysql's Connection is generic only in its stubs, not at runtime.
-Connect = Callable[[], "pymysql.connections.Connection[Any]"]
+
+class DbConnection(Protocol):
+    """What the builder uses of a connection: a pymysql one, or one lent by a ConnectionPool."""
+
+    def cursor(self) -> Any: ...
+    def commit(self) -> None: ...
+    def close(self) -> None: ...
+
+
+Connect = Callable[[], DbConnection]
+"""Opens (or lends) a connection; the builder closes it after each batch or build."""
 
 
 Fence = Callable[[Any, Sequence[int], "tuple[str, Sequence[bytes | None]] | None"], None]
@@ -61,7 +70,7 @@ def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 class CountingQuery:
     """Runs statements on one connection and counts them (the batched-read promise is tested)."""
 
-    def __init__(self, conn: pymysql.connections.Connection[Any]) -> None:
+    def __init__(self, conn: DbConnection) -> None:
         self.conn = conn
         self.statements = 0
 
@@ -88,6 +97,13 @@ class CacheBuilder:
         self.client = client
         self.batch_size = batch_size
 
+    def close(self) -> None:
+        """Close the Valkey client and, when `connect` is a pool, its idle connections."""
+        self.client.close()
+        close_pool = getattr(self.connect, "close", None)
+        if close_pool is not None:
+            close_pool()
+
     # ------------------------------------------------------------------ incremental
     def build_cars(self, car_ids: Iterable[int], fence: Fence | None = None) -> BuildStats:
         """Rebuild the given cars in the current generation (removing any no longer live)."""
@@ -102,30 +118,36 @@ class CacheBuilder:
         written = removed = 0
         changed = False
         try:
-            for batch in chunks(ids, self.batch_size):
-                cars = car_rows.load_cars(query, batch)
-                raw = self.client.hmget(keys.memberships(build), [str(c) for c in batch])
-                old = {c: IndexEntry.from_json(r) if r else None
-                       for c, r in zip(batch, raw, strict=True)}
-                pipe = self.client.pipeline(transaction=False)
-                batch_changed = cache_writer.write_cars(pipe, build, batch, cars, old)
-                if batch_changed:
-                    # Once per batch that changed, not for every batch after the first change.
-                    pipe.hincrby(keys.meta(), "version", 1)
-                    # Raw command: valkey-py's cluster pipeline blocks its publish() helper.
-                    pipe.execute_command("PUBLISH", keys.invalidations(), build)
-                if fence is None:
-                    pipe.execute()
-                else:
-                    fence(pipe, batch, (keys.memberships(build), raw))
-                changed |= batch_changed
-                live = sum(1 for c in batch if c in cars and cars[c].status == car_rows.LIVE)
-                written += live
-                removed += len(batch) - live
+            with read_ahead(lambda batch: car_rows.load_cars(query, batch),
+                            list(chunks(ids, self.batch_size))) as loaded:
+                for batch, cars in loaded:
+                    changed |= self._write_cars(build, batch, cars, fence)
+                    live = sum(1 for c in batch if c in cars and cars[c].status == car_rows.LIVE)
+                    written += live
+                    removed += len(batch) - live
         finally:
             conn.close()
         return BuildStats(build, written, removed, 0, query.statements,
                           time.monotonic() - started, changed)
+
+    def _write_cars(self, build: int, batch: Sequence[int], cars: dict[int, car_rows.CarRecord],
+                    fence: Fence | None) -> bool:
+        """One batch: read the recorded memberships, write (fenced), return whether the index
+        changed."""
+        raw = self.client.hmget(keys.memberships(build), [str(c) for c in batch])
+        old = {c: IndexEntry.from_json(r) if r else None for c, r in zip(batch, raw, strict=True)}
+        pipe = self.client.pipeline(transaction=False)
+        changed = cache_writer.write_cars(pipe, build, batch, cars, old)
+        if changed:
+            # Once per batch that changed, not for every batch after the first change.
+            pipe.hincrby(keys.meta(), "version", 1)
+            # Raw command: valkey-py's cluster pipeline blocks its publish() helper.
+            pipe.execute_command("PUBLISH", keys.invalidations(), build)
+        if fence is None:
+            pipe.execute()
+        else:
+            fence(pipe, batch, (keys.memberships(build), raw))
+        return changed
 
     def build_buyers(self, buyer_ids: Iterable[int], fence: Fence | None = None) -> BuildStats:
         """Rebuild the dynamic keys of the given buyers."""
@@ -134,15 +156,16 @@ class CacheBuilder:
         conn = self.connect()
         query = CountingQuery(conn)
         try:
-            for batch in chunks(ids, self.batch_size):
-                buyers = car_rows.load_buyers(query, batch)
-                pipe = self.client.pipeline(transaction=False)
-                for buyer in buyers.values():
-                    cache_writer.write_buyer(pipe, buyer)
-                if fence is None:
-                    pipe.execute()
-                else:
-                    fence(pipe, batch, None)
+            with read_ahead(lambda batch: car_rows.load_buyers(query, batch),
+                            list(chunks(ids, self.batch_size))) as loaded:
+                for batch, buyers in loaded:
+                    pipe = self.client.pipeline(transaction=False)
+                    for buyer in buyers.values():
+                        cache_writer.write_buyer(pipe, buyer)
+                    if fence is None:
+                        pipe.execute()
+                    else:
+                        fence(pipe, batch, None)
         finally:
             conn.close()
         current = current_build(self.client)
@@ -201,18 +224,21 @@ class CacheBuilder:
             with conn.cursor() as cur:
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             live_ids = [r[0] for r in query(car_rows.LIVE_IDS_SQL, ())]
-            for batch in chunks(live_ids, self.batch_size):
-                cars = car_rows.load_cars(query, batch)
-                pipe = self.client.pipeline(transaction=False)
-                written += cache_writer.write_new_generation(pipe, build, cars.values())
-                pipe.execute()
+            with read_ahead(lambda batch: car_rows.load_cars(query, batch),
+                            list(chunks(live_ids, self.batch_size))) as loaded:
+                for _batch, cars in loaded:
+                    pipe = self.client.pipeline(transaction=False)
+                    written += cache_writer.write_new_generation(pipe, build, cars.values())
+                    pipe.execute()
             buyer_ids = [r[0] for r in query(car_rows.ALL_BUYER_IDS_SQL, ())]
-            for batch in chunks(buyer_ids, self.batch_size):
-                pipe = self.client.pipeline(transaction=False)
-                for buyer in car_rows.load_buyers(query, batch).values():
-                    cache_writer.write_buyer(pipe, buyer)
-                pipe.execute()
-                buyers_written += len(batch)
+            with read_ahead(lambda batch: car_rows.load_buyers(query, batch),
+                            list(chunks(buyer_ids, self.batch_size))) as buyer_batches:
+                for batch, buyers in buyer_batches:
+                    pipe = self.client.pipeline(transaction=False)
+                    for buyer in buyers.values():
+                        cache_writer.write_buyer(pipe, buyer)
+                    pipe.execute()
+                    buyers_written += len(batch)
             conn.commit()
             self.build_slugs()
             if position is not None:

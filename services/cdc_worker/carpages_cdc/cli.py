@@ -28,20 +28,22 @@ from carpages_shared.dsn import mysql_params
 from carpages_cdc import binlog_server, bootstrap, liveness
 from carpages_cdc.builder import CacheBuilder, NoBuild
 from carpages_cdc.cdc_store import CdcStore
+from carpages_cdc.mysql_pool import ConnectionPool
 from carpages_cdc.settings import WorkerSettings
 
 log = logging.getLogger("carpages_cdc")
 
 
 def make_builder(settings: WorkerSettings, batch_size: int | None = None) -> CacheBuilder:
-    """A builder wired to the configured MySQL and Valkey."""
+    """A builder wired to the configured MySQL (pooled connections) and Valkey; close() it."""
     params = mysql_params(settings.mysql_url)
 
     def connect() -> pymysql.connections.Connection[Any]:
         return pymysql.connect(**params)
 
     client = valkey.Valkey.from_url(settings.valkey_url)
-    return CacheBuilder(connect, client, batch_size=batch_size or settings.build_batch_size)
+    return CacheBuilder(ConnectionPool(connect), client,
+                        batch_size=batch_size or settings.build_batch_size)
 
 
 def rebuild(settings: WorkerSettings, args: argparse.Namespace) -> int:
@@ -51,7 +53,7 @@ def rebuild(settings: WorkerSettings, args: argparse.Namespace) -> int:
         position = bootstrap.position_if_readable(settings.cdc_url())
         stats = bootstrap.full_rebuild(builder, position)
     finally:
-        builder.client.close()
+        builder.close()
     print(f"rebuild: build {stats.build}: {stats.cars_written} live cars, "
           f"{stats.buyers_written} buyers, {stats.cars_removed} removed, "
           f"{stats.statements} SQL statements, {stats.seconds:.2f}s at {position or '?'}")
@@ -98,7 +100,7 @@ def bootstrap_cmd(settings: WorkerSettings, args: argparse.Namespace) -> int:
         print(f"bootstrap: checkpoint {checkpoint} saved, cache built")
         return 0
     finally:
-        builder.client.close()
+        builder.close()
         store.close()
 
 
@@ -128,7 +130,7 @@ def reconcile_cmd(settings: WorkerSettings, args: argparse.Namespace) -> int:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 2
     finally:
-        builder.client.close()
+        builder.close()
     print(f"reconcile: {report.summary()}")
     for car_id, reasons in sorted(report.divergent.items())[:20]:
         print(f"  car {car_id}: {', '.join(reasons)}")

@@ -85,9 +85,20 @@ def encode_value(value: Any, json_column: bool = False) -> Any:
     return str(value)
 
 
+_AS_IS = frozenset({int, bool, type(None)})
+"""Column value types that are already JSON (most columns: a bulk change encodes every one)."""
+
+
 def encode_row(values: Mapping[str, Any], json_columns: Collection[str] = ()) -> dict[str, Any]:
     """A row image as a JSON-ready dict."""
-    return {name: encode_value(v, name in json_columns) for name, v in values.items()}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = type(value)
+        if kind in _AS_IS or (kind is str and name not in json_columns):
+            out[name] = value
+        else:
+            out[name] = encode_value(value, name in json_columns)
+    return out
 
 
 def row_key(primary_key: str | tuple[str, ...] | None, row: Mapping[str, Any]) -> bytes | None:

@@ -21,10 +21,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
-from carpages_cdc import binlog_server, bootstrap, handoff
-from carpages_cdc.binlog_reader import BinlogReader, Boundary, Item, Outgoing, ReaderStopped
+from carpages_cdc import binlog_server, bootstrap
+from carpages_cdc.binlog_reader import BinlogReader, Boundary, Changes, Outgoing, ReaderStopped
 from carpages_cdc.builder import CacheBuilder
 from carpages_cdc.cdc_store import CdcStore, LeaseLost
+from carpages_cdc.handoff import Handoff
 from carpages_cdc.lease import Lease
 from carpages_cdc.lifecycle import first_of
 from carpages_cdc.metrics import Metrics
@@ -81,7 +82,7 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await keeper
             if builder is not None:
-                builder.client.close()
+                builder.close()
 
     async def _start_position(self) -> Checkpoint:
         saved = await asyncio.to_thread(self.store.load)
@@ -145,13 +146,13 @@ class Publisher:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all",
             enable_idempotence=False, linger_ms=self.settings.producer_linger_ms,
+            max_batch_size=self.settings.producer_batch_bytes,
             request_timeout_ms=self.settings.request_timeout_ms,
             client_id=f"carpages-cdc-{self.settings.name}")
         window = Window(self.settings.max_in_flight)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Item] = asyncio.Queue(self.settings.queue_size)
+        queue = Handoff(asyncio.get_running_loop(), self.settings.queue_size)
         reader = BinlogReader(self.settings, self.checkpoint,
-                              lambda item: handoff.deliver(loop, queue, item, reader.stop))
+                              lambda item: queue.deliver(item, reader.stop))
         thread = threading.Thread(target=reader.run, name="binlog-reader", daemon=True)
         try:
             await producer.start()
@@ -169,18 +170,19 @@ class Publisher:
             if thread.is_alive():
                 await asyncio.to_thread(thread.join, 10)
 
-    async def _pump(self, queue: asyncio.Queue[Item], producer: AIOKafkaProducer,
+    async def _pump(self, queue: Handoff, producer: AIOKafkaProducer,
                     window: Window) -> None:
         acked = asyncio.Event()
         while not self.stop.is_set():
             if window.failure is not None:
                 raise PublishFailed(f"broker did not acknowledge: {window.failure!r}")
-            item = await handoff.take(queue)
+            item = await queue.take()
             if item is None:
                 continue
             self.progress = time.monotonic()
-            if isinstance(item, Outgoing):
-                await self._send(item, producer, window, acked)
+            if isinstance(item, Changes):
+                for message in item.messages:
+                    await self._send(message, producer, window, acked)
             elif isinstance(item, Boundary):
                 window.boundary(item.position)
             elif isinstance(item, ReaderStopped):

@@ -49,13 +49,17 @@ class WorkerSettings(BaseSettings):
     group_id: str = "carpages-applier"
 
     # ------------------------------------------------------------------ publisher
-    queue_size: int = Field(2000, ge=1, description="binlog items between reader and sender")
+    queue_size: int = Field(2000, ge=1, description="binlog items between reader and sender "
+                            "(the rows of one binlog rows event count as one item)")
     max_in_flight: int = Field(5000, ge=1, description="unacknowledged messages at most")
     checkpoint_interval_s: float = Field(0.5, gt=0)
     heartbeat_interval_s: float = Field(5.0, gt=0, description="heartbeat row period")
     binlog_heartbeat_s: float = Field(1.0, gt=0, description="master heartbeat when idle")
     lease_ttl_s: float = Field(15.0, gt=0)
     producer_linger_ms: int = Field(5, ge=0)
+    producer_batch_bytes: int = Field(
+        262_144, ge=16_384, description="per-partition batch: a bulk change sends few large "
+        "batches (aiokafka's 16 KiB default made one produce round per ~14 rows)")
     request_timeout_ms: int = Field(15000, ge=1000)
     resnapshot_when_purged: bool = Field(
         False, description="binlog purged past the checkpoint: re-snapshot instead of failing")

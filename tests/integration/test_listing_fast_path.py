@@ -1,0 +1,212 @@
+"""The listing's warm path: batched reads, shared content pins, kept orders, the lane.
+
+The module builds the cache once into a Valkey of its own from the read-only `seeded_db`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import valkey
+import valkey.asyncio
+from asgi_lifespan import LifespanManager
+from carpages_api.app import create_app
+from carpages_api.listing_cache import PIN_REFRESH_S
+from carpages_api.listing_lane import ListingLane
+from carpages_api.ranking import PopularityRanker, Viewer
+from carpages_api.settings import ApiSettings
+from carpages_api.valkey_batch import Batches
+from carpages_local import servers, stack
+from carpages_shared import keys
+from starlette.middleware import Middleware
+from valkey.exceptions import ResponseError
+
+from tests.conftest import mysql_url
+from tests.integration.listing_support import SECRET, Api, full_build, ids_of, serving, token
+
+PIN = re.compile(rb"pin=[A-Za-z0-9_:\-.%]+")
+
+
+class KeyedRanker:
+    """Reverse id order, or id order; `order_key` says which (so orders may be kept)."""
+
+    def __init__(self) -> None:
+        self.reverse = True
+        self.calls = 0
+
+    @property
+    def version(self) -> str:
+        return "keyed"
+
+    @property
+    def order_key(self) -> str:
+        return f"keyed:{self.reverse}"
+
+    def rank(self, candidates: Sequence[int], viewer: Viewer,
+             popularity: dict[int, float] | None = None) -> list[int]:
+        self.calls += 1
+        return sorted(candidates, reverse=self.reverse)
+
+
+@pytest.fixture(scope="module")
+def listing_valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = servers.start_valkey(Path(tmp_path_factory.mktemp("fast-path-valkey")))
+    try:
+        yield f"valkey://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def db_url(stack_env: stack.StackEnv, seeded_db: str, listing_valkey: str) -> str:
+    url_ = mysql_url(stack_env, seeded_db)
+    full_build(url_, listing_valkey)
+    return url_
+
+
+@pytest.fixture(scope="module")
+def vk(listing_valkey: str) -> Iterator[valkey.Valkey]:
+    client = valkey.Valkey.from_url(listing_valkey)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+async def api(db_url: str, listing_valkey: str) -> AsyncIterator[Api]:
+    async with serving(ApiSettings(valkey_url=listing_valkey, jwt_secret=SECRET)) as running:
+        yield running
+
+
+@pytest.fixture
+def ranked(api: Api) -> Iterator[dict[str, Any]]:
+    yield api.extras
+    api.extras["ranker"] = PopularityRanker()
+
+
+def pin_of(link: str | None) -> str:
+    assert link is not None
+    return parse_qs(urlsplit(link).query)["pin"][0]
+
+
+# ----------------------------------------------------------------------------- batches
+async def test_batches_answer_like_the_pipeline(listing_valkey: str, db_url: str) -> None:
+    client = valkey.asyncio.Valkey.from_url(listing_valkey, socket_timeout=2)
+    batches = Batches()
+    build = (await client.hmget(keys.meta(), ["build"]))[0]
+
+    def queue(pipe: Any) -> None:
+        pipe.hmget(keys.meta(), ("build", "version"))
+        pipe.hmget(keys.cards(int(build)), [b"1", b"2", b"999999999"])
+        pipe.zrange(keys.live_cars(int(build)), 0, 4, withscores=True)
+        pipe.smembers(keys.set_values(int(build), "fuel_type"))
+        pipe.exists(keys.meta(), "no-such-key")
+        pipe.pttl(keys.meta())
+
+    try:
+        for _ in range(2):  # the second run sends the remembered bytes
+            mine, theirs = client.pipeline(transaction=False), client.pipeline(transaction=False)
+            queue(mine)
+            queue(theirs)
+            assert await batches.run(client, mine) == await theirs.execute()
+        await client.set("fast-path:text", "x")
+        failing = client.pipeline(transaction=False)
+        failing.incr("fast-path:text")
+        failing.get("fast-path:text")
+        with pytest.raises(ResponseError):
+            await batches.run(client, failing)
+        assert await client.get("fast-path:text") == b"x"  # the pool still answers in step
+    finally:
+        await client.delete("fast-path:text")
+        await client.aclose()
+
+
+# ----------------------------------------------------------------------------- pins
+async def test_anonymous_viewers_share_one_pin_written_once(api: Api,
+                                                            vk: valkey.Valkey) -> None:
+    first = await api.json("/listing/?city_id=2&page_size=10")
+    pin = pin_of(first["next"])
+    found = [k for k in vk.scan_iter(match="{cp}:pin:popularity:*", count=1000)
+             if vk.getrange(k, 4, 4 * 11 - 1) == b"".join(
+                 int(i).to_bytes(4, "little") for i in ids_of(first))]
+    assert len(found) == 1
+    vk.expire(found[0], 100)
+    second = await api.json("/listing/?city_id=2&page_size=10")
+    assert pin_of(second["next"]) == pin
+    assert second == first
+    assert vk.ttl(found[0]) <= 100  # not rewritten within PIN_REFRESH_S
+    assert PIN_REFRESH_S < keys.PIN_TTL
+    following = await api.json(first["next"])
+    assert following["count"] == first["count"]
+    assert not set(ids_of(following)) & set(ids_of(first))
+
+
+async def test_a_buyer_gets_a_pin_of_their_own(api: Api) -> None:
+    anonymous = await api.json("/listing/?city_id=2&page_size=10")
+    auth = {"Authorization": f"Bearer {token(77)}"}
+    mine = await api.json("/listing/?city_id=2&page_size=10", headers=auth)
+    assert pin_of(mine["next"]) is not None
+    pages = [mine]
+    for _ in range(3):
+        pages.append(await api.json(pages[-1]["next"], headers=auth))
+    shown = [i for p in pages for i in ids_of(p)]
+    assert len(shown) == len(set(shown))
+    # A pin names an order and its key is bound to the viewer: the anonymous link shows the
+    # buyer their own page 2 (the same pin when both orders are equal, a new one otherwise).
+    other = await api.json(anonymous["next"], headers=auth)
+    assert ids_of(other) == ids_of(pages[1])
+
+
+async def test_kept_orders_follow_the_rankers_order_key(api: Api,
+                                                        ranked: dict[str, Any]) -> None:
+    ranker = KeyedRanker()
+    ranked["ranker"] = ranker
+    first = await api.json("/listing/?city_id=3&page_size=5")
+    again = await api.json("/listing/?city_id=3&page_size=5")
+    assert ids_of(again) == ids_of(first)
+    assert ids_of(first) == sorted(ids_of(first), reverse=True)
+    assert ranker.calls == 1  # the second request reused the order
+    ranker.reverse = False  # a new order_key: a kept order must not be served
+    flipped = await api.json("/listing/?city_id=3&page_size=5")
+    assert ids_of(flipped) == sorted(ids_of(flipped))
+    assert ranker.calls == 2
+
+
+# ----------------------------------------------------------------------------- the lane
+def normalised(body: bytes) -> bytes:
+    return PIN.sub(b"pin=*", body)
+
+
+async def test_the_lane_answers_exactly_like_the_route(db_url: str, listing_valkey: str,
+                                                       api: Api) -> None:
+    settings = ApiSettings(valkey_url=listing_valkey, jwt_secret=SECRET)
+    app = create_app(settings)
+    # Where it is meant to sit: inside the metrics middleware (the outermost user middleware).
+    app.user_middleware.insert(1, Middleware(ListingLane))
+    requests: list[tuple[str, dict[str, str]]] = [
+        ("/listing/?city_id=1&page_no=2", {}),
+        ("/listing?city_id=1&order_by=price_asc", {}),
+        ("/listing/?order_by=newest&facets=make_id,price", {}),
+        ("/listing/?slug=used-cars-in-nowhere", {}),
+        ("/listing/?page_no=0", {}),
+        ("/listing/?order_by=newest", {"Authorization": "Bearer not-a-jwt"}),
+        ("/listing/?city_id=1", {"Authorization": f"Bearer {token(5)}"}),
+    ]
+    async with LifespanManager(app) as manager, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://api.test") as client:
+        laned = Api(client, app)
+        for path, headers in requests:
+            for _ in range(2):  # cold, then warm
+                ours = await laned.get(path, headers=headers)
+                route = await api.get(path, headers=headers)
+                assert ours.status_code == route.status_code, path
+                assert normalised(ours.content) == normalised(route.content), path
+                assert {k: v for k, v in ours.headers.items() if k != "content-length"} == {
+                    k: v for k, v in route.headers.items() if k != "content-length"}, path
+        metrics = laned.app.state.carpages.extras["metrics"].render()
+        assert b'route="/listing/"' in metrics
