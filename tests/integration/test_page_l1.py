@@ -315,9 +315,11 @@ async def test_with_replicas_the_l1_reads_and_tracks_the_primary(
             replica.close()
 
 
-def test_cluster_mode_runs_without_the_l1() -> None:
-    settings = ApiSettings(valkey_url="valkey://127.0.0.1:1/0", jwt_secret=SECRET,
-                           valkey_cluster=True)
+@pytest.mark.parametrize("options", [
+    pytest.param({"valkey_url": "valkey://127.0.0.1:1/0", "valkey_cluster": True}, id="cluster"),
+    pytest.param({"valkey_url": "valkeys://127.0.0.1:1/0"}, id="tls")])
+def test_cluster_and_tls_run_without_the_l1(options: dict[str, Any]) -> None:
+    settings = ApiSettings(jwt_secret=SECRET, **options)
     state = AppState(settings=settings, valkey=None, readers=None,  # type: ignore[arg-type]
                      transactions=None, subscriber=None)  # type: ignore[arg-type]
     assert _start_l1(state) is None

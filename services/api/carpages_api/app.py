@@ -48,8 +48,12 @@ def _start_l1(state: AppState) -> PageL1 | None:
     if not settings.l1_cache or settings.valkey_cluster:
         return None
     # Tracked on the primary and filled from it: see page_l1 for why not a replica.
-    l1 = PageL1(state.valkey, settings.valkey_url, settings.l1_max_cars,
-                settings.l1_max_buyers, settings.valkey_timeout_s, settings.l1_heartbeat_s)
+    try:
+        l1 = PageL1(state.valkey, settings.valkey_url, settings.l1_max_cars,
+                    settings.l1_max_buyers, settings.valkey_timeout_s, settings.l1_heartbeat_s)
+    except ValueError as exc:  # e.g. TLS, which the raw tracking socket does not speak
+        log.warning("dedicated-page L1 off: %s", exc)
+        return None
     l1.start()
     return l1
 

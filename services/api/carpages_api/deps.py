@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from carpages_api.state import AppState
 
 
-def get_state(request: Request) -> AppState:
-    """The AppState the lifespan stored on the app."""
+async def get_state(request: Request) -> AppState:
+    """The AppState the lifespan stored on the app (async: a sync dependency costs a thread hop)."""
     state: AppState = request.app.state.carpages
     return state
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,6 +59,7 @@ class Tracker:
         self._sock: socket.socket | None = None
         self._reader = libvalkey.Reader()
         self._pings_out = 0
+        self._poll = select.poll()
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
 
@@ -116,6 +118,8 @@ class Tracker:
         self.on_reset()
         self._pings_out = 0
         self._lost = asyncio.Event()
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
         loop.add_reader(sock.fileno(), self.drain)
         self.live = True
         log.info("L1 tracking on %s for prefixes %s", address, self.prefixes)
@@ -157,6 +161,10 @@ class Tracker:
         """Apply every message already received (called by the loop and before cache reads)."""
         sock = self._sock
         if sock is None or not self.live:
+            return
+        # A zero-timeout poll is the cheap "anything there?" (recv would raise BlockingIOError
+        # on every request); a hang-up or error is reported as readable, so recv sees it.
+        if not self._poll.poll(0):
             return
         try:
             while True:

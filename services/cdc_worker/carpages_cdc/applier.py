@@ -61,17 +61,22 @@ class Applier:
         self.recent_buyers: dict[int, float] = {}
         self.progress = time.monotonic()
         self.state = "starting"
+        self.committing: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Consume until SIGTERM; the batch in hand is finished and committed first."""
-        while not self.stop.is_set():
-            self.progress = time.monotonic()
-            self.state = "consuming"
-            records = await self.consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
-                                                  max_records=self.settings.apply_batch_max)
-            await self._watch_build()
-            if records:
-                await self._process(records)
+        try:
+            while not self.stop.is_set():
+                self.progress = time.monotonic()
+                self.state = "consuming"
+                records = await self.consumer.getmany(
+                    timeout_ms=self.settings.poll_timeout_ms,
+                    max_records=self.settings.apply_batch_max)
+                await self._watch_build()
+                if records:
+                    await self._process(records)
+        finally:
+            await self._committed()
 
     # ------------------------------------------------------------------ the cache's generation
     async def _watch_build(self) -> None:
@@ -121,7 +126,8 @@ class Applier:
                                                    s.outcome.exception() if s.outcome else None))
             async for attempt in retrying:
                 with attempt:
-                    await self._watch_build()
+                    if attempt.retry_state.attempt_number > 1:
+                        await self._watch_build()  # run() checked it before the first
                     await asyncio.to_thread(self.cache.apply, work)
             self._remember(work)
         now = time.time()
@@ -156,9 +162,26 @@ class Applier:
                     message.offset, dead.reason, dead.error)
 
     async def _commit(self, records: dict[TopicPartition, Sequence[Any]]) -> None:
+        """Commit the batch's offsets (its writes are done) while the next batch is fetched
+        and applied: the broker round trip is off the path of the next change. Commits stay
+        in order, each waiting for the one before."""
         offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch}
-        try:
-            await self.consumer.commit(offsets)
-        except KafkaError as exc:
-            # Partitions moved to another member mid-batch: it replays them (fenced, harmless).
-            log.warning("commit refused (%s); the new owner replays the batch", exc)
+        previous = self.committing
+
+        async def commit() -> None:
+            if previous is not None:
+                await previous  # never raises: each commit handles its own failure
+            try:
+                await self.consumer.commit(offsets)
+            except KafkaError as exc:
+                # Partitions moved to another member mid-batch: it replays them (fenced).
+                log.warning("commit refused (%s); the new owner replays the batch", exc)
+            except Exception:  # a later commit covers these offsets; replaying is harmless
+                log.exception("offset commit failed")
+
+        self.committing = asyncio.create_task(commit())
+
+    async def _committed(self) -> None:
+        """Wait for the last commit (before leaving the group, so no batch is replayed)."""
+        if self.committing is not None:
+            await self.committing

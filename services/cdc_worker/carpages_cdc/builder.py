@@ -11,9 +11,9 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 import valkey
@@ -21,22 +21,13 @@ from carpages_shared import car_rows, keys
 from carpages_shared.assembly import IndexEntry
 
 from carpages_cdc import cache_writer
+from carpages_cdc.batch_reads import Connect, CountingQuery, chunks
 from carpages_cdc.read_ahead import read_ahead
 from carpages_cdc.valkey_client import transaction
 
 log = logging.getLogger(__name__)
-
-
-class DbConnection(Protocol):
-    """What the builder uses of a connection: a pymysql one, or one lent by a ConnectionPool."""
-
-    def cursor(self) -> Any: ...
-    def commit(self) -> None: ...
-    def close(self) -> None: ...
-
-
-Connect = Callable[[], DbConnection]
-"""Opens (or lends) a connection; the builder closes it after each batch or build."""
+__all__ = ["BuildStats", "CacheBuilder", "Connect", "CountingQuery", "Fence", "NoBuild", "chunks",
+           "current_build"]
 
 
 Fence = Callable[[Any, Sequence[int], "tuple[str, Sequence[bytes | None]] | None"], None]
@@ -59,26 +50,6 @@ class BuildStats:
     statements: int
     seconds: float
     index_changed: bool
-
-
-def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    """Consecutive slices of at most `size` items."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-class CountingQuery:
-    """Runs statements on one connection and counts them (the batched-read promise is tested)."""
-
-    def __init__(self, conn: DbConnection) -> None:
-        self.conn = conn
-        self.statements = 0
-
-    def __call__(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
-        self.statements += 1
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
 
 
 def current_build(client: valkey.Valkey) -> tuple[int, int] | None:

@@ -1,0 +1,42 @@
+"""MySQL reads in batches: the connection the builder needs, slicing, counted statements.
+
+Seed 003's lesson, checked by the tests through CountingQuery: a constant number of statements
+per batch, whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+
+class DbConnection(Protocol):
+    """What the builder uses of a connection: a pymysql one, or one lent by a ConnectionPool."""
+
+    def cursor(self) -> Any: ...
+    def commit(self) -> None: ...
+    def close(self) -> None: ...
+
+
+Connect = Callable[[], DbConnection]
+"""Opens (or lends) a connection; the builder closes it after each batch or build."""
+
+
+def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class CountingQuery:
+    """Runs statements on one connection and counts them (the batched-read promise is tested)."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self.conn = conn
+        self.statements = 0
+
+    def __call__(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
+        self.statements += 1
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
