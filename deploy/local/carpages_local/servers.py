@@ -155,6 +155,10 @@ def start_mariadb(root: Path, port: int | None = None, server_id: int = 1) -> Se
         "--sync-binlog=0", "--max-connections=500", "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_unicode_ci", "--default-time-zone=+00:00",
     ]
+    # A private tmpdir: on-disk temp tables in a shared /tmp vanish when other tools clean it.
+    tmpdir = root / "tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    argv.append(f"--tmpdir={tmpdir}")
     proc = _spawn(argv, root / "mysqld.out")
     _wait(lambda: sock.exists() and _port_open(port), "mariadbd", proc, log)
     if fresh:
