@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from carpages_api import db_direct, errors, listing_setup, valkey_clients
 from carpages_api.fast_lane import FastLane
+from carpages_api.listing_lane import ListingLane
 from carpages_api.metrics import Metrics, MetricsMiddleware
 from carpages_api.page_l1 import PageL1
 from carpages_api.page_service import PageService
@@ -120,5 +121,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.add_middleware(FastLane, routes={route.path.endswith("/"): route
                                          for route in dedicated.router.routes
                                          if isinstance(route, APIRoute)})
+    # Answers GET /listing/ without FastAPI's routing; any error falls through to the route.
+    app.add_middleware(ListingLane)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
