@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print("freshness:", flush=True)
         single = asyncio.run(freshness.single_rows(
             variables["API_URL"], mysql, facts["ids"], rate=200,
-            samples=200 if args.quick else 1000))
+            samples=200 if args.quick else 1000, valkey_url=variables["VALKEY_URL"]))
         results["freshness"] = asdict(single)
         results["bulk_visible_s"] = asyncio.run(freshness.bulk_price_change(
             variables["VALKEY_URL"], mysql))

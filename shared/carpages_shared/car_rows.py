@@ -47,9 +47,12 @@ IMAGES_SQL = """
 SELECT car_id, COUNT(*), JSON_ARRAYAGG(JSON_ARRAY(position, url, tag)) FROM car_image
 WHERE car_id IN %s GROUP BY car_id
 """
+# STRAIGHT_JOIN: drive from the batch's car_feature rows. Left to itself the optimizer may scan
+# `feature` (a few dozen rows) and join every car_feature row of each feature: 150 ms for any
+# batch of more than one car instead of under 1 ms, whatever the batch size.
 FEATURES_SQL = """
 SELECT cf.car_id, COUNT(*), JSON_ARRAYAGG(JSON_ARRAY(f.id, f.name, f.category))
-FROM car_feature cf JOIN feature f ON f.id = cf.feature_id
+FROM car_feature cf STRAIGHT_JOIN feature f ON f.id = cf.feature_id
 WHERE cf.car_id IN %s GROUP BY cf.car_id
 """
 IMAGES_ROWS_SQL = """
@@ -57,7 +60,7 @@ SELECT car_id, position, url, tag FROM car_image WHERE car_id IN %s ORDER BY car
 """
 FEATURES_ROWS_SQL = """
 SELECT cf.car_id, f.id, f.name, f.category
-FROM car_feature cf JOIN feature f ON f.id = cf.feature_id
+FROM car_feature cf STRAIGHT_JOIN feature f ON f.id = cf.feature_id
 WHERE cf.car_id IN %s ORDER BY cf.car_id, f.id
 """
 INSPECTION_SQL = """
