@@ -73,6 +73,11 @@ class Api:
         extras: dict[str, Any] = self.app.state.carpages.extras
         return extras
 
+    def fills(self) -> float:
+        """How many pages this app filled from MySQL (the single-flight counter)."""
+        value = self.extras["metrics"].registry.get_sample_value("carpages_page_fills_total")
+        return float(value or 0)
+
     async def get(self, path: str, **kw: Any) -> httpx.Response:
         return await self.client.get(path, **kw)
 

@@ -9,7 +9,7 @@ from carpages_local import stack
 from carpages_shared.payloads import BuyerOverlay
 
 from tests.conftest import mysql_url
-from tests.integration.test_dedicated_page import full_build, serving
+from tests.integration.listing_support import full_build, serving
 
 
 @pytest.fixture

@@ -8,30 +8,25 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import orjson
 import pymysql
 import pytest
 import valkey
-from asgi_lifespan import LifespanManager
-from carpages_api.app import create_app
 from carpages_api.settings import ApiSettings
 from carpages_cdc.builder import CacheBuilder
 from carpages_local import servers, stack
 from carpages_shared import keys
 from carpages_shared.dsn import mysql_params
 from carpages_shared.payloads import DedicatedPageResponse
-from fastapi import FastAPI
 
 from tests.conftest import mysql_url, root_conn
 from tests.integration import tiny_catalogue as tiny
 from tests.integration.l1_support import wait_for_l1
+from tests.integration.listing_support import Api, full_build, serving
 
 SECRET = "dedicated-page-test-secret-" + "0123456789" * 4  # >= 64 bytes, so HS512 is quiet
 PAID_FIELDS = ("seller_mobile_no", "inspection_report")
@@ -48,52 +43,6 @@ def token(buyer_id: int | str, secret: str = SECRET, ttl: int | None = 3600,
 
 def bearer(buyer_id: int | str, **kw: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(buyer_id, **kw)}"}
-
-
-@dataclass
-class Api:
-    """An app instance under test and a client bound to it."""
-
-    client: httpx.AsyncClient
-    app: FastAPI
-
-    def fills(self) -> float:
-        value = self.app.state.carpages.extras["metrics"].registry.get_sample_value(
-            "carpages_page_fills_total")
-        return float(value or 0)
-
-    async def get(self, path: str, **kw: Any) -> httpx.Response:
-        return await self.client.get(path, **kw)
-
-
-@asynccontextmanager
-async def serving(settings: ApiSettings) -> AsyncIterator[Api]:
-    """Run one app's lifespan and yield a client talking to it in-process."""
-    app = create_app(settings)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://api.test") as client:
-        yield Api(client, app)
-
-
-def full_build(mysql: str, valkey_address: str) -> None:
-    """Build the cache the way `make rebuild` does."""
-    params = mysql_params(mysql)
-    client = valkey.Valkey.from_url(valkey_address)
-    try:
-        CacheBuilder(lambda: pymysql.connect(**params), client).full_rebuild()
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def tiny_db(stack_env: stack.StackEnv, mysql_db: str) -> str:
-    """The tiny catalogue in a fresh database of its own."""
-    conn = stack.connect(stack_env.mysql_port, database=mysql_db)
-    try:
-        tiny.load(conn)
-    finally:
-        conn.close()
-    return mysql_db
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +17,7 @@ import pytest
 import valkey
 from carpages_api.settings import ApiSettings
 from carpages_cdc.builder import CacheBuilder, current_build
-from carpages_local import servers, stack
+from carpages_local import stack
 from carpages_shared import keys
 from carpages_shared.dsn import mysql_params
 from carpages_shared.payloads import ListingResponse
@@ -40,41 +39,6 @@ from tests.integration.listing_support import (
 ORACLE_COMBINATIONS = 210
 WIDE = 2000
 """Page size (and window) of the `wide` app: one page holds any result of the demo catalogue."""
-
-
-@pytest.fixture(scope="module")
-def listing_valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = servers.start_valkey(Path(tmp_path_factory.mktemp("listing-valkey")))
-    try:
-        yield f"valkey://127.0.0.1:{server.port}/0"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def db_url(stack_env: stack.StackEnv, seeded_db: str, listing_valkey: str) -> str:
-    url_ = mysql_url(stack_env, seeded_db)
-    full_build(url_, listing_valkey)
-    return url_
-
-
-@pytest.fixture(scope="module")
-def oracle(db_url: str) -> Iterator[ListingOracle]:
-    conn = pymysql.connect(**mysql_params(db_url))
-    yield ListingOracle(conn)
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def vocab(oracle: ListingOracle) -> Vocabulary:
-    return Vocabulary.read(oracle)
-
-
-@pytest.fixture(scope="module")
-def vk(listing_valkey: str) -> Iterator[valkey.Valkey]:
-    client = valkey.Valkey.from_url(listing_valkey)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

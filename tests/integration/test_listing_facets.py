@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pymysql
 import pytest
 import valkey
 from carpages_api.settings import ApiSettings
-from carpages_local import servers, stack
 from carpages_shared import keys
-from carpages_shared.dsn import mysql_params
 
-from tests.conftest import mysql_url
 from tests.integration.listing_support import (
     SECRET,
     Api,
     ListingOracle,
     Params,
     Vocabulary,
-    full_build,
     serving,
     url,
 )
@@ -30,34 +24,6 @@ from tests.integration.listing_support import (
 ALL = ("city_id", "make_id", "model_id", "variant_id", "color_id", "fuel_type", "transmission",
        "owner", "features", "price", "year")
 COMBINATIONS = 40
-
-
-@pytest.fixture(scope="module")
-def listing_valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = servers.start_valkey(Path(tmp_path_factory.mktemp("facets-valkey")))
-    try:
-        yield f"valkey://127.0.0.1:{server.port}/0"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def db_url(stack_env: stack.StackEnv, seeded_db: str, listing_valkey: str) -> str:
-    url_ = mysql_url(stack_env, seeded_db)
-    full_build(url_, listing_valkey)
-    return url_
-
-
-@pytest.fixture(scope="module")
-def oracle(db_url: str) -> Iterator[ListingOracle]:
-    conn = pymysql.connect(**mysql_params(db_url))
-    yield ListingOracle(conn)
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def vocab(oracle: ListingOracle) -> Vocabulary:
-    return Vocabulary.read(oracle)
 
 
 @pytest.fixture(scope="module")

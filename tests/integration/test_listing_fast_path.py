@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,13 +21,11 @@ from carpages_api.listing_lane import ListingLane
 from carpages_api.ranking import PopularityRanker, Viewer
 from carpages_api.settings import ApiSettings
 from carpages_api.valkey_batch import Batches
-from carpages_local import servers, stack
 from carpages_shared import keys
 from starlette.middleware import Middleware
 from valkey.exceptions import ResponseError
 
-from tests.conftest import mysql_url
-from tests.integration.listing_support import SECRET, Api, full_build, ids_of, serving, token
+from tests.integration.listing_support import SECRET, Api, ids_of, serving, token
 
 PIN = re.compile(rb"pin=[A-Za-z0-9_:\-.%]+")
 
@@ -52,29 +49,6 @@ class KeyedRanker:
              popularity: dict[int, float] | None = None) -> list[int]:
         self.calls += 1
         return sorted(candidates, reverse=self.reverse)
-
-
-@pytest.fixture(scope="module")
-def listing_valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = servers.start_valkey(Path(tmp_path_factory.mktemp("fast-path-valkey")))
-    try:
-        yield f"valkey://127.0.0.1:{server.port}/0"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def db_url(stack_env: stack.StackEnv, seeded_db: str, listing_valkey: str) -> str:
-    url_ = mysql_url(stack_env, seeded_db)
-    full_build(url_, listing_valkey)
-    return url_
-
-
-@pytest.fixture(scope="module")
-def vk(listing_valkey: str) -> Iterator[valkey.Valkey]:
-    client = valkey.Valkey.from_url(listing_valkey)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pymysql
 import pytest
 import valkey
 from carpages_api.ranking import PopularityRanker, Viewer
 from carpages_api.settings import ApiSettings
-from carpages_local import servers, stack
 from carpages_shared import keys
-from carpages_shared.dsn import mysql_params
 
-from tests.conftest import mysql_url
 from tests.integration.listing_support import (
     SECRET,
     Api,
     ListingOracle,
-    full_build,
     ids_of,
     serving,
     token,
@@ -48,36 +42,6 @@ class ShuffledRanker:
         self.viewers.append(viewer)
         return sorted(candidates, key=lambda c: hashlib.blake2b(
             f"{self._version}:{c}".encode(), digest_size=8).digest())
-
-
-@pytest.fixture(scope="module")
-def listing_valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = servers.start_valkey(Path(tmp_path_factory.mktemp("reco-valkey")))
-    try:
-        yield f"valkey://127.0.0.1:{server.port}/0"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def db_url(stack_env: stack.StackEnv, seeded_db: str, listing_valkey: str) -> str:
-    url_ = mysql_url(stack_env, seeded_db)
-    full_build(url_, listing_valkey)
-    return url_
-
-
-@pytest.fixture(scope="module")
-def oracle(db_url: str) -> Iterator[ListingOracle]:
-    conn = pymysql.connect(**mysql_params(db_url))
-    yield ListingOracle(conn)
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def vk(listing_valkey: str) -> Iterator[valkey.Valkey]:
-    client = valkey.Valkey.from_url(listing_valkey)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

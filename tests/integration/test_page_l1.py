@@ -41,16 +41,6 @@ def bearer(buyer_id: int) -> dict[str, str]:
 
 
 @pytest.fixture
-def tiny_db(stack_env: stack.StackEnv, mysql_db: str) -> str:
-    conn = stack.connect(stack_env.mysql_port, database=mysql_db)
-    try:
-        tiny.load(conn)
-    finally:
-        conn.close()
-    return mysql_db
-
-
-@pytest.fixture
 def settings(stack_env: stack.StackEnv, tiny_db: str, valkey_url: str) -> ApiSettings:
     db_url = mysql_url(stack_env, tiny_db)
     full_build(db_url, valkey_url)
