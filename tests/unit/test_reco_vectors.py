@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from carpages_api import reco_items
+from carpages_api import pinning, reco_items
 from carpages_api.ranking import Ranker, Viewer
 from carpages_api.reco_items import ItemTable, item_vectors
 from carpages_api.reco_loader import LoadedModel
@@ -188,6 +188,22 @@ async def test_ranker_uses_the_fallback_until_a_model_serves(trained) -> None:  
     assert ranker.version == "v1"
     assert ranker._missing == {12, 13}  # asked for lazily
     assert ranker.rank([], Viewer()) == []
+
+
+async def test_array_ranking_equals_list_ranking(trained) -> None:  # type: ignore[no-untyped-def]
+    """The listing ranks its cached int64 candidate array; same order as the list interface,
+    before a model serves (the fallback's) and after."""
+    _, model, _ = trained
+    ranker = ModelRanker(client=None, fallback=Fixed(), sorted_prefix=2)
+    candidates = [13, 12, 11, 10]
+    as_array = np.asarray(candidates, dtype=np.int64)
+    assert ranker.rank_array(as_array, Viewer()).tolist() == candidates
+    ranker._serving = Serving(model, table_for(model, [10, 11, 12, 13]))
+    for viewer in (Viewer(buyer_id=500), Viewer(seen_ids=(11,)), Viewer()):
+        ranked = ranker.rank_array(as_array, viewer)
+        assert ranked.dtype == np.int64
+        assert ranked.tolist() == ranker.rank(candidates, viewer)
+        assert pinning.ordered(ranked, as_array, np.sort(as_array)).tolist() == ranked.tolist()
 
 
 def test_the_api_serving_path_needs_no_trainer_dependencies() -> None:

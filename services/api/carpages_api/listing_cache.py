@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
@@ -111,6 +112,16 @@ class Candidates:
     deadline: float
     """Monotonic time the copy expires (0: not kept); orders made from it expire with it."""
     serial: int = field(default_factory=lambda: next(_serials))
+
+    @cached_property
+    def array(self) -> np.ndarray:
+        """`ids` as int64, made once per copy: array rankers take it without a conversion."""
+        return np.asarray(self.ids, dtype=np.int64)
+
+    @cached_property
+    def sorted_array(self) -> np.ndarray:
+        """`array` sorted, made once per copy, for checking that an order is a permutation."""
+        return np.sort(self.array)
 
 
 @dataclass(frozen=True, eq=False)

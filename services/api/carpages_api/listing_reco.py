@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from carpages_shared import keys
 
 from carpages_api import composition, pinning
@@ -147,8 +148,13 @@ class RecoPath:
 
     def _rank(self, candidates: Candidates, ranker: Ranker, ranker_key: Any,
               viewer: Viewer) -> Ranked:
-        ranked = ranker.rank(candidates.ids, viewer, candidates.popularity)
-        found = Ranked(pinning.ordered(ranked, candidates.ids))
+        by_array = getattr(ranker, "rank_array", None)
+        ranked: Sequence[int] | np.ndarray
+        if by_array is not None:  # no list <-> array conversions (~0.3 ms per 10,000 ids)
+            ranked = by_array(candidates.array, viewer, candidates.popularity)
+        else:
+            ranked = ranker.rank(candidates.ids, viewer, candidates.popularity)
+        found = Ranked(pinning.ordered(ranked, candidates.array, candidates.sorted_array))
         if ranker_key is not None and candidates.deadline:
             size = len(found.order)
             weight = size + 1 + SNAPSHOTS_PER_ORDER * min(size, self.owner.limits.page_window)

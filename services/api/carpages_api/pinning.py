@@ -81,12 +81,16 @@ def snapshot(ranked: Sequence[int], candidates: Iterable[int], seen: set[int]) -
     return [c for c in order if c not in seen] + [c for c in order if c in seen]
 
 
-def ordered(ranked: Sequence[int], candidates: Sequence[int]) -> np.ndarray:
+def ordered(ranked: Sequence[int] | np.ndarray, candidates: Sequence[int] | np.ndarray,
+            sorted_candidates: np.ndarray | None = None) -> np.ndarray:
     """`snapshot` with nothing seen, as an int64 array; a ranker that returned exactly a
-    permutation of the (distinct) candidates — the usual case — costs two sorts, no dicts."""
+    permutation of the (distinct) candidates — the usual case — costs one or two sorts and no
+    dicts (`sorted_candidates`: the candidates already sorted, when the caller keeps them)."""
     order = np.asarray(ranked, dtype=np.int64)
     members = np.asarray(candidates, dtype=np.int64)
-    if len(order) == len(members) and np.array_equal(np.sort(order), np.sort(members)):
+    if sorted_candidates is None:
+        sorted_candidates = np.sort(members)
+    if len(order) == len(members) and np.array_equal(np.sort(order), sorted_candidates):
         return order
     return np.asarray(snapshot(order.tolist(), members.tolist(), set()), dtype=np.int64)
 

@@ -86,18 +86,26 @@ class ModelRanker:
     def rank(self, candidates: Sequence[int], viewer: Viewer,
              popularity: dict[int, float] | None = None) -> list[int]:
         """Order `candidates` for `viewer` with the current model."""
-        serving = self._serving  # one read: a concurrent swap cannot mix two models
-        if serving is None:
+        if self._serving is None:
             return self._fallback.rank(candidates, viewer, popularity)
         ids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        rows = serving.table.rows(ids)
+        ranked: list[int] = self.rank_array(ids, viewer, popularity).tolist()
+        return ranked
+
+    def rank_array(self, candidates: np.ndarray, viewer: Viewer,
+                   popularity: dict[int, float] | None = None) -> np.ndarray:
+        """`rank` for int64 arrays in and out (the listing keeps its candidates as one)."""
+        serving = self._serving  # one read: a concurrent swap cannot mix two models
+        if serving is None:
+            fallback = self._fallback.rank(candidates.tolist(), viewer, popularity)
+            return np.asarray(fallback, dtype=np.int64)
+        rows = serving.table.rows(candidates)
         if not rows.all() and len(self._missing) < 100_000:
             # Scored with the table's mean vector this time; fetched right after.
-            self._missing.update(ids[rows == 0].tolist())
+            self._missing.update(candidates[rows == 0].tolist())
             self._wake.set()
-        ranked: list[int] = order(serving, ids, user_vector(serving, viewer), rows,
-                                  self._sorted_prefix).tolist()
-        return ranked
+        return order(serving, candidates, user_vector(serving, viewer), rows,
+                     self._sorted_prefix)
 
     # ------------------------------------------------------------------ state
     @property
