@@ -122,7 +122,8 @@ def buyer_position(buyer_id: int) -> str:
 
 # ----------------------------------------------------------------------------- listing ({cp})
 def meta() -> str:
-    """HASH `build`, `version`: the current listing build and its query-cache version.
+    """HASH `build`, `version`, `slugs`: the current listing build, its query-cache version and
+    the token of the current slug map (new random value with every map the builder writes).
 
     A full rebuild switches `build` (version back to 0) with one HSET; the applier HINCRBYs
     `version` whenever it changes index membership or order.

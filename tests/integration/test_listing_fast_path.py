@@ -184,3 +184,43 @@ async def test_the_lane_answers_exactly_like_the_route(db_url: str, listing_valk
                     k: v for k, v in route.headers.items() if k != "content-length"}, path
         metrics = laned.app.state.carpages.extras["metrics"].render()
         assert b'route="/listing/"' in metrics
+
+
+# ----------------------------------------------------------------------------- slugs
+def slug_lookups(api: Api, outcome: str) -> float:
+    value = api.extras["metrics"].registry.get_sample_value(
+        "carpages_cache_lookups_total", {"kind": "listing_slug", "outcome": outcome})
+    return float(value or 0)
+
+
+async def test_a_slug_is_resolved_once_per_slug_map(api: Api, listing_valkey: str) -> None:
+    """The memo is keyed by the slug map's token in meta; a new map (contents and token in one
+    MULTI, as the builder writes it) is used by the very next request."""
+    client = valkey.asyncio.Valkey.from_url(listing_valkey, socket_timeout=2)
+    path = "/listing/?slug=used-tata-cars-in-mumbai&order_by=newest"
+    first = await api.json(path)
+    hits, misses = slug_lookups(api, "hit"), slug_lookups(api, "miss")
+    assert await api.json(path) == first
+    assert (slug_lookups(api, "hit"), slug_lookups(api, "miss")) == (hits + 1, misses)
+    tata, maruti = await client.hmget(keys.slugs(), ["tata", "maruti-suzuki"])
+    assert tata is not None
+    assert maruti is not None
+    marutis = await api.json("/listing/?slug=used-maruti-suzuki-cars-in-mumbai&order_by=newest")
+    assert marutis["count"] != first["count"]
+
+    async def replace_map(entry: bytes, token: str) -> None:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.slugs(), "tata", entry)
+            pipe.hset(keys.meta(), "slugs", token)
+            await pipe.execute()
+
+    misses = slug_lookups(api, "miss")
+    try:
+        await replace_map(maruti, "test-map-1")
+        moved = await api.json(path)  # "tata" now names Maruti Suzuki
+        assert (moved["count"], moved["results"]) == (marutis["count"], marutis["results"])
+        assert slug_lookups(api, "miss") == misses + 1
+    finally:
+        await replace_map(tata, "test-map-2")
+        await client.aclose()
+    assert await api.json(path) == first

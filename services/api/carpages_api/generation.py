@@ -22,7 +22,8 @@ from carpages_shared import keys
 
 log = logging.getLogger(__name__)
 
-META_FIELDS: Final = ("build", "version")
+META_FIELDS: Final = ("build", "version", "slugs")
+"""`slugs`: the token of the current slug map (listing_cache, `slugs`)."""
 POLL_S: Final = 5.0
 """How long one pub/sub read waits (the client's short socket timeout must not apply)."""
 RECONNECT_S: Final = 1.0
@@ -30,8 +31,8 @@ STOP_POLL_S: Final = 0.05
 
 
 def parse_meta(raw: Sequence[bytes | str | None]) -> tuple[int, int] | None:
-    """HMGET meta build version -> (build, version), or None before the first build."""
-    build, version = raw
+    """HMGET meta build version ... -> (build, version), or None before the first build."""
+    build, version = raw[0], raw[1]
     if build is None:
         return None
     return int(build), int(version or 0)
@@ -42,6 +43,8 @@ class Generation:
 
     def __init__(self) -> None:
         self.current: tuple[int, int] | None = None
+        self.slugs: bytes | None = None
+        """The slug map's token in the last meta seen (None: not written by this builder)."""
         self.on_reset: Callable[[], None] | None = None
         self._raw: list[bytes | str | None] | None = None
         self._watched: tuple[int, int] | None = None
@@ -56,6 +59,8 @@ class Generation:
         if seen is not None:
             self.current = seen
             self._raw = list(raw)
+            token = raw[2] if len(raw) > 2 else None
+            self.slugs = token.encode() if isinstance(token, str) else token
         return seen
 
     def watched(self, raw: Sequence[bytes | str | None]) -> None:

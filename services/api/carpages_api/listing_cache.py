@@ -18,6 +18,10 @@ What is kept, and why each copy is exact:
   key was last (re)written, so identical viewers do not rewrite one pin per request.
 - `facets`: facet-count bodies, by key name (build, version and the facet's filters), expiring
   with the Valkey key.
+- `slugs`: what a slug resolved to, by (slug, the slug map's token). The builder writes a new
+  random token into `meta` with every slug map, in the same MULTI, so a token names one map's
+  contents on any server, across restarts; a reader that used a memo checks the token its own
+  meta read returned and resolves again if it moved (listing_reader).
 
 Every table is an LRU bounded by a weight (ids or bytes); a reset (the build number moved
 backwards, i.e. Valkey lost its data and numbers restart) drops everything.
@@ -36,6 +40,7 @@ from typing import Any, Final, Generic, TypeVar
 import numpy as np
 
 from carpages_api import pinning
+from carpages_api.listing_query import Filters
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -48,6 +53,9 @@ MAX_ORDER_IDS: Final = 4_000_000
 """Ids across kept orders, counting each order's snapshots at a full window apiece."""
 MAX_PINS: Final = 4096
 MAX_FACET_BYTES: Final = 8_000_000
+MAX_SLUGS: Final = 20_000
+SLUG_MEMO_S: Final = 3600.0
+"""A memo is exact while its token holds; the expiry only lets a quiet slug's entry go."""
 MEMO_SIZE: Final = 64
 SNAPSHOTS_PER_ORDER: Final = 8
 PIN_REFRESH_S: Final = 30.0
@@ -235,10 +243,11 @@ class ListingCache:
         self.orders: Lru[tuple[int, Hashable, Hashable], Ranked] = Lru(MAX_ORDER_IDS)
         self.pins: Lru[str, Pinned] = Lru(MAX_PINS)
         self.facets: Lru[str, bytes] = Lru(MAX_FACET_BYTES)
+        self.slugs: Lru[tuple[str, bytes], Filters] = Lru(MAX_SLUGS)
 
     def clear(self) -> None:
         """Drop every copy (Valkey's numbering restarted)."""
-        for table in (self.results, self.orders, self.pins, self.facets):
+        for table in (self.results, self.orders, self.pins, self.facets, self.slugs):
             table.clear()
 
 

@@ -39,7 +39,7 @@ from carpages_api.errors import ApiError
 from carpages_api.facet_reader import FacetReader
 from carpages_api.generation import META_FIELDS, Generation
 from carpages_api.listing_body import ListingPage
-from carpages_api.listing_cache import ListingCache, Window, deadline
+from carpages_api.listing_cache import SLUG_MEMO_S, ListingCache, Window, deadline
 from carpages_api.listing_query import Filters, Limits, ListingQuery
 from carpages_api.listing_reco import RecoPath
 from carpages_api.listing_slice import Behind, Gen, Slice, ids_of, present
@@ -72,17 +72,34 @@ class ListingReader:
 
         async def on(reader: Any) -> ListingPage:
             try:
-                return await self._read(reader, query, buyer_id, ranker)
+                return await self._read_slugged(reader, query, buyer_id, ranker)
             except Behind:
-                return await self._read(self.writer, query, buyer_id, ranker)
+                return await self._read_slugged(self.writer, query, buyer_id, ranker)
 
         return await self.readers.run(on)
 
-    async def _read(self, reader: Any, query: ListingQuery, buyer_id: int | None,
-                    ranker: Ranker) -> ListingPage:
-        filters = query.filters
-        if query.slug:
-            filters = filters.intersect(await self._slug(reader, query.slug))
+    async def _read_slugged(self, reader: Any, query: ListingQuery, buyer_id: int | None,
+                            ranker: Ranker) -> ListingPage:
+        """`_read`, with a slug resolved from the memo when its map token is the latest seen.
+
+        The page's own meta check returns the token too: if it moved, the page may have used
+        a retired map, so the slug is resolved again from Valkey and the page read again."""
+        if not query.slug:
+            return await self._read(reader, query, query.filters, buyer_id, ranker)
+        token = self.generation.slugs
+        memo = self.cache.slugs.get((query.slug, token)) if token is not None else None
+        if memo is not None:
+            page = await self._read(reader, query, query.filters.intersect(memo), buyer_id,
+                                    ranker)
+            if self.generation.slugs == token:
+                self.count("listing_slug", "hit")
+                return page
+        self.count("listing_slug", "miss")
+        filters = query.filters.intersect(await self._slug(reader, query.slug))
+        return await self._read(reader, query, filters, buyer_id, ranker)
+
+    async def _read(self, reader: Any, query: ListingQuery, filters: Filters,
+                    buyer_id: int | None, ranker: Ranker) -> ListingPage:
         start = (query.page_no - 1) * query.page_size
         stop = start + query.page_size - 1
         if query.order_by == "reco":
@@ -153,14 +170,25 @@ class ListingReader:
 
     async def _slug(self, reader: Any, slug: str) -> Filters:
         tokens = slug_resolver.candidates(slug)
-        raw = await reader.hmget(keys.slugs(), tokens) if tokens else []
+        # The map's token first: a map replaced between the two reads is then remembered
+        # under the older token, which no later meta check matches (never the reverse).
+        pipe = reader.pipeline(transaction=False)
+        pipe.hget(keys.meta(), "slugs")
+        if tokens:
+            pipe.hmget(keys.slugs(), tokens)
+        map_token, *rest = await self.batches.run(reader, pipe)
+        raw = rest[0] if tokens else []
         table = {t: r for t, r in zip(tokens, raw, strict=True) if r is not None}
         try:
-            return slug_resolver.resolve(slug, table)
+            filters = slug_resolver.resolve(slug, table)
         except slug_resolver.UnknownToken as exc:
             if reader is not self.writer:
                 raise Behind from None  # the primary decides: the replica may lack a new token
             raise ApiError(404, "unknown slug token", {"slug": slug, "token": exc.token}) from None
+        if map_token is not None:
+            key = (slug, map_token.encode() if isinstance(map_token, str) else map_token)
+            self.cache.slugs.put(key, filters, time.monotonic() + SLUG_MEMO_S)
+        return filters
 
     async def _cards(self, source: Any, build: int, ids: Sequence[int | bytes]) -> list[bytes]:
         if not ids:

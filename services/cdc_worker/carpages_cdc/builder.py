@@ -159,6 +159,10 @@ class CacheBuilder:
             pipe.rename(scratch, keys.slugs())
         else:
             pipe.delete(keys.slugs())
+        # A new token names this map's contents: API processes keep resolved slugs by it and
+        # see it move in the meta they read with every listing page (random, not a counter,
+        # so a token never comes back after Valkey lost its data).
+        pipe.hset(keys.meta(), "slugs", uuid.uuid4().hex)
         if fence is None:
             pipe.execute()
         else:
