@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,6 +35,10 @@ def local_builder(env: stack.StackEnv, database: str, valkey_url: str) -> CacheB
     return CacheBuilder(connect, client, batch_size=50)
 
 
+HEARTBEATS = Path(tempfile.gettempdir()) / "carpages-test-heartbeats"
+"""Liveness files of test workers (one per worker tag; a fresh tag never finds an old one)."""
+
+
 def worker_env(env: stack.StackEnv, database: str, valkey_port: int,
                **extra: str) -> dict[str, str]:
     """Environment of a worker subprocess: its own pipeline name, topic namespace and group."""
@@ -47,6 +52,7 @@ def worker_env(env: stack.StackEnv, database: str, valkey_port: int,
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{env.kafka_port}",
         "CDC_NAME": f"t{tag}", "CDC_TOPIC_PREFIX": f"t{tag}.", "CDC_GROUP_ID": f"g{tag}",
         "CDC_INSTANCE": f"i{tag}",
+        "CDC_HEARTBEAT_DIR": str(HEARTBEATS),
         # Short timings keep the suite quick: leases, heartbeats, polls, retries.
         "CDC_LEASE_TTL_S": "2", "CDC_HEARTBEAT_INTERVAL_S": "1", "CDC_CHECKPOINT_INTERVAL_S": "0.2",
         "CDC_POLL_TIMEOUT_MS": "100", "CDC_REQUEST_TIMEOUT_MS": "5000", "CDC_RETRY_MAX_S": "1",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -186,6 +187,11 @@ def start_services(root: Path, env: StackEnv, running: Running, log: Any = print
     """
     # Local binlogs expire after two days: re-snapshot rather than stop on an old checkpoint.
     child_env = {**os.environ, **env.variables(), "CDC_RESNAPSHOT_WHEN_PURGED": "true"}
+    # The workers' liveness files live with the stack; a previous run's must not pass a probe.
+    beats = root / "heartbeats"
+    shutil.rmtree(beats, ignore_errors=True)
+    beats.mkdir(parents=True)
+    child_env["CDC_HEARTBEAT_DIR"] = str(beats)
     subprocess.run([sys.executable, "-m", "carpages_cdc", "bootstrap"], env=child_env,
                    check=True, stdin=subprocess.DEVNULL)
     for name, argv in service_commands(env).items():

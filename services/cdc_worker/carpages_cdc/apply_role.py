@@ -87,9 +87,11 @@ async def _liveness(settings: WorkerSettings, client: Any, applier: Applier,
             continue
         try:
             await asyncio.to_thread(liveness.beat, client, ROLE, settings.instance,
-                                    applier.state, build=applier.build)
+                                    applier.state, settings.heartbeat_dir, build=applier.build)
         except valkey.exceptions.ValkeyError as exc:
             log.debug("heartbeat key not written: %s", exc)
+        except OSError as exc:  # the probe reads this file: say why it will fail
+            log.warning("heartbeat file not written: %s", exc)
 
 
 async def _sampled_reconcile(settings: WorkerSettings, builder: Any, metrics: Metrics,

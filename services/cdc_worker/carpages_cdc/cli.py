@@ -142,14 +142,21 @@ def reconcile_cmd(settings: WorkerSettings, args: argparse.Namespace) -> int:
 
 
 def check(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    """Liveness probe: 0 when the role's heartbeat is fresh."""
-    client = valkey.Valkey.from_url(settings.valkey_url, socket_timeout=3)
-    try:
-        alive, description = liveness.check(client, args.role, settings.instance, args.max_age)
-    except valkey.exceptions.ValkeyError as exc:
-        alive, description = False, f"valkey unavailable: {exc}"
-    finally:
-        client.close()
+    """Liveness probe: 0 when the role's heartbeat is fresh (the local file when this runs
+    beside the worker, else the Valkey key)."""
+    local = liveness.check_file(settings.heartbeat_dir, args.role, settings.instance,
+                                args.max_age)
+    if local is not None:
+        alive, description = local
+    else:
+        client = valkey.Valkey.from_url(settings.valkey_url, socket_timeout=3)
+        try:
+            alive, description = liveness.check(client, args.role, settings.instance,
+                                                args.max_age)
+        except valkey.exceptions.ValkeyError as exc:
+            alive, description = False, f"valkey unavailable: {exc}"
+        finally:
+            client.close()
     print(("alive: " if alive else "NOT alive: ") + description)
     return 0 if alive else 1
 

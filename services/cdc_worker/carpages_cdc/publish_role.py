@@ -84,7 +84,9 @@ async def _liveness(settings: WorkerSettings, client: Any, publisher: Publisher,
             continue
         try:
             await asyncio.to_thread(liveness.beat, client, ROLE, settings.instance,
-                                    publisher.state,
+                                    publisher.state, settings.heartbeat_dir,
                                     checkpoint=str(publisher.checkpoint or ""))
         except valkey.exceptions.ValkeyError as exc:
             log.debug("heartbeat key not written: %s", exc)
+        except OSError as exc:  # the probe reads this file: say why it will fail
+            log.warning("heartbeat file not written: %s", exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import zlib
 from urllib.parse import urlsplit
 
@@ -77,6 +78,8 @@ class WorkerSettings(BaseSettings):
     rebuild_overlap_s: float = Field(
         600.0, ge=0, description="work re-applied after someone else's full rebuild switches")
     liveness_stale_s: float = Field(120.0, gt=0, description="no loop turn this long = wedged")
+    heartbeat_dir: str = Field(default_factory=tempfile.gettempdir,
+                               description="local heartbeat files `cdc_worker check` reads")
     reconcile_interval_s: float = Field(0.0, ge=0, description="sampled reconcile; 0 = off")
     reconcile_sample: float = Field(0.01, gt=0, le=1)
     reconcile_recheck_s: float = Field(2.0, ge=0, description="wait before confirming a diff")
