@@ -442,3 +442,38 @@ async def test_mysql_down_during_a_fill_is_a_503_and_no_negative_cache(
     assert valkey_sync.exists(keys.car_missing(2), keys.car_fill_lock(2)) == 0
     async with serving(settings) as api:
         assert (await api.get("/listing/2/")).status_code == 200
+
+
+async def test_requests_beyond_the_pool_wait_for_a_connection(settings: ApiSettings) -> None:
+    """More requests in flight than pooled Valkey connections queue for one (the default pool
+    failed them at once with "Too many connections"); a request that gets none within
+    API_VALKEY_POOL_WAIT_S is a 503 with Retry-After, and the pool serves again once
+    connections come back."""
+    tight = settings.model_copy(update={"valkey_pool_size": 2, "valkey_pool_wait_s": 0.3})
+    async with serving(tight) as api:
+        sizes = [1 + n % 35 for n in range(40)]
+        answers = await asyncio.gather(*(api.get(f"/listing/?order_by=newest&page_size={size}")
+                                         for size in sizes))
+        assert [a.status_code for a in answers] == [200] * len(sizes)
+        assert [len(a.json()["results"]) for a in answers] == [
+            min(size, len(tiny.LIVE)) for size in sizes]
+        pool = api.app.state.carpages.readers.primary.connection_pool
+        held: list[Any] = []
+        while True:  # take every connection the background listeners do not hold
+            try:
+                held.append(await pool.get_connection("PING"))
+            except valkey.exceptions.ConnectionError:
+                break
+        assert 1 <= len(held) <= 2
+        try:
+            started = time.monotonic()
+            starved = await api.get("/listing/?order_by=newest&page_size=3")
+            waited = time.monotonic() - started
+        finally:
+            for connection in held:
+                await pool.release(connection)
+        assert starved.status_code == 503
+        assert starved.json()["error"] == "cache unavailable"
+        assert "retry-after" in starved.headers
+        assert waited >= 0.3
+        assert (await api.get("/listing/?order_by=newest&page_size=3")).status_code == 200

@@ -20,6 +20,8 @@ class ApiSettings(BaseSettings):
                            "primary; valkey_replica_urls must stay empty)")
     valkey_timeout_s: float = Field(0.5, gt=0, description="per-command socket timeout")
     valkey_pool_size: int = Field(64, ge=1)
+    valkey_pool_wait_s: float = Field(
+        1.0, gt=0, description="longest wait for a free pooled connection before a 503")
     mysql_url: str = Field("", validation_alias=AliasChoices("API_MYSQL_URL", "MYSQL_URL"),
                            description="only for filling a missing page (single-flight)")
     jwt_secret: str = Field(validation_alias=AliasChoices("API_JWT_SECRET", "JWT_SECRET"))
