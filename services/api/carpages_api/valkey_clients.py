@@ -20,6 +20,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from carpages_api.queueing_pool import QueueingPool
 from carpages_api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,14 @@ def options(settings: ApiSettings) -> dict[str, Any]:
 
 
 def _pooled(settings: ApiSettings, url: str | None = None, **server: Any) -> Any:
-    """A client over a *blocking* pool: with every connection busy (more requests in flight
+    """A client over a queueing pool: with every connection busy (more requests in flight
     than `API_VALKEY_POOL_SIZE`), a request waits up to `API_VALKEY_POOL_WAIT_S` for one to come
     back. The default pool raises "Too many connections" at once instead, which turned any burst
     of over 64 concurrent requests into 503s (seen at 512 connections: 90% of answers)."""
     config = {**options(settings), "retry_on_timeout": False,
-              "timeout": settings.valkey_pool_wait_s}
-    pool = (valkey.asyncio.BlockingConnectionPool.from_url(url, **config) if url is not None
-            else valkey.asyncio.BlockingConnectionPool(**server, **config))
+              "wait_s": settings.valkey_pool_wait_s}
+    pool = (QueueingPool.from_url(url, **config) if url is not None
+            else QueueingPool(**server, **config))
     return valkey.asyncio.Valkey.from_pool(pool)  # the client closes the pool with itself
 
 
