@@ -258,3 +258,15 @@ def test_cluster_mode_is_an_environment_setting(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("API_VALKEY_REPLICA_URLS", orjson.dumps(["valkey://r:6379"]).decode())
     with pytest.raises(ValidationError, match="valkey_replica_urls"):
         ApiSettings()  # type: ignore[call-arg]
+
+
+async def test_bursts_beyond_the_pool_queue_on_the_cluster_too(
+        nodes: Cluster, db_url: str, catalogue: Catalogue) -> None:
+    """valkey-py's cluster client cannot queue for a connection (a node out of them raises
+    MaxConnectionsError): the API's gate makes round trips wait for a turn instead."""
+    tight = on_cluster(nodes, db_url, valkey_pool_size=2, valkey_pool_wait_s=5)
+    async with serving(tight) as api:
+        paths = [f"/listing/{car}/" for car in catalogue.live[:30]]
+        paths += [f"/listing/?order_by=newest&page_size={1 + n % 35}" for n in range(30)]
+        answers = await asyncio.gather(*(api.get(path) for path in paths))
+        assert [a.status_code for a in answers] == [200] * len(paths)

@@ -20,6 +20,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from carpages_api.gated_cluster import GatedCluster
 from carpages_api.queueing_pool import QueueingPool
 from carpages_api.settings import ApiSettings
 
@@ -59,7 +60,8 @@ def _pooled(settings: ApiSettings, url: str | None = None, **server: Any) -> Any
 def connect(url: str, settings: ApiSettings) -> Any:
     """An asyncio client for `url`: valkey.asyncio.Valkey, or a ValkeyCluster in cluster mode."""
     if settings.valkey_cluster:
-        return valkey.asyncio.ValkeyCluster.from_url(url, **options(settings))
+        return GatedCluster.from_url(url, wait_s=settings.valkey_pool_wait_s,
+                                     **options(settings))
     return _pooled(settings, url)
 
 
