@@ -67,10 +67,11 @@ async def _start_ranker(state: AppState) -> Ranker:
     if not state.settings.reco_enabled:
         return fallback
     # Model reads are rare (a new version, new cars): the pub/sub client is enough, and on a
-    # cluster the cluster client routes the `{reco}` and `{cp}` reads to their shards.
+    # cluster the cluster client routes the `{reco}` and `{cp}` reads to their shards (the
+    # announcements still come through the plain subscriber: the cluster client has no pub/sub).
     client = state.valkey if state.settings.valkey_cluster else state.subscriber
     try:
-        return await start_model_ranker(client, fallback,
+        return await start_model_ranker(client, fallback, subscriber=state.subscriber,
                                         sorted_prefix=state.settings.page_window)
     except Exception as exc:  # Valkey down at start-up must not stop the API from starting
         log.warning("reco model ranker unavailable (%r); using popularity", exc)

@@ -47,8 +47,12 @@ class ModelRanker:
 
     def __init__(self, client: Any, fallback: Ranker, *, poll_interval_s: float = 10.0,
                  resync_interval_s: float = 300.0, min_sync_gap_s: float = 0.05,
-                 diff_gap_s: float = 5.0, sorted_prefix: int | None = None) -> None:
+                 diff_gap_s: float = 5.0, sorted_prefix: int | None = None,
+                 subscriber: Any = None) -> None:
         self._client = client
+        # Pub/sub needs a plain client: valkey-py's asyncio cluster client has none (classic
+        # PUBLISH reaches every node, so a plain client of one node hears it).
+        self._subscriber = subscriber if subscriber is not None else client
         self._sorted_prefix = sorted_prefix
         self._fallback = fallback
         self._serving: Serving | None = None
@@ -178,7 +182,7 @@ class ModelRanker:
 
     # ------------------------------------------------------------------ background
     async def _subscribe(self) -> Any:
-        pubsub = self._client.pubsub()
+        pubsub = self._subscriber.pubsub()
         try:
             await pubsub.subscribe(*CHANNELS)
         except BaseException:
