@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from carpages_shared import heap
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -94,17 +94,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if settings.bench_baseline:
             state.extras["mysql_pool"] = db_direct.MysqlPool(settings.mysql_url)
         app.state.carpages = state
-        # What start-up built lives as long as the process: take it out of the cyclic GC's
-        # reach. Otherwise every full collection walks it all again — 25-35 ms with the
-        # modules, routes and pydantic validators of one worker — several times a second
-        # under listing load, which was the listing's whole p99 at 32 connections
-        # (BENCHMARKS.md). Reference counting still frees these objects as usual.
-        gc.collect()
-        gc.freeze()
+        # What start-up built lives as long as the process: out of the cyclic GC's reach
+        # (its full collections were the listing's whole p99 at 32 connections; heap.py).
+        collector = heap.settle()
         try:
             yield
         finally:
-            gc.unfreeze()  # tests build many apps in one process: let their cycles go
+            heap.unsettle(collector)
             if l1 is not None:
                 await l1.aclose()
             if isinstance(ranker, ModelRanker):

@@ -13,6 +13,7 @@ from typing import Any
 
 import valkey
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from carpages_shared import heap
 
 from carpages_cdc import liveness, reconcile
 from carpages_cdc.applier import ROLE, Applier
@@ -61,6 +62,7 @@ async def run(settings: WorkerSettings) -> int:
         for task in side:
             stack.callback(task.cancel)
         log.info("applier consuming %d topics as group %r", len(topics), settings.group_id)
+        heap.settle()  # start-up is done (heap.py)
         await applier.run()
     log.info("applier stopped")
     return 0

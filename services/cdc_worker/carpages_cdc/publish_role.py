@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import valkey
+from carpages_shared import heap
 
 from carpages_cdc import binlog_server, liveness
 from carpages_cdc.cdc_store import CdcStore, LeaseLost
@@ -55,6 +56,7 @@ async def run(settings: WorkerSettings) -> int:
                               stop)
         beats = asyncio.create_task(_liveness(settings, client, publisher, stop))
         stack.callback(beats.cancel)
+        heap.settle()  # start-up is done (heap.py)
         while not stop.is_set():
             publisher.state = "standby"
             if not await lease.acquire(stop, lambda owner: None):
