@@ -10,6 +10,7 @@ cluster pipeline refuses the multi-key form (DEL), so the same writes run on Val
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import secrets
@@ -85,14 +86,39 @@ def replace_hash(pipe: Pipeline, key: str, mapping: dict[str, Any],
     _rename(pipe, scratch, key)
 
 
+@dataclasses.dataclass
+class ListingRows:
+    """A batch's rows of the four listing keys every written car touches (universe, memberships,
+    cards, popularity), sent as one command per key instead of four per car: the applier's
+    fenced batch runs each command through Lua, where the per-command cost dominates."""
+
+    live: dict[str, int] = dataclasses.field(default_factory=dict)
+    memberships: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    cards: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    popularity: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def queue(self, pipe: Pipeline, build: int) -> None:
+        """Queue what was collected (one ZADD or HSET per key)."""
+        if self.live:
+            pipe.zadd(keys.live_cars(build), self.live)
+        if self.memberships:
+            pipe.hset(keys.memberships(build), mapping=self.memberships)
+        if self.cards:
+            pipe.hset(keys.cards(build), mapping=self.cards)
+        if self.popularity:
+            pipe.zadd(keys.popularity(build), self.popularity)
+
+
 def _index_keys(build: int, entry: IndexEntry) -> tuple[list[str], list[str]]:
     sets = [keys.set_index(build, f, v) for f, v in entry.sets]
     nums = [keys.numeric_index(build, f) for f, _ in entry.scores]
     return sets, nums
 
 
-def add_index(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry) -> None:
-    """Add a car to every index of its entry and record the keys in the build registry."""
+def add_index(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry,
+              rows: ListingRows | None = None) -> None:
+    """Add a car to every index of its entry and record the keys in the build registry
+    (universe and membership rows go to `rows` when the caller batches them)."""
     sets, _ = _index_keys(build, entry)
     for key in sets:
         pipe.sadd(key, car_id)
@@ -100,14 +126,22 @@ def add_index(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry) -> Non
         pipe.sadd(keys.set_values(build, field), value)
     for field, score in entry.scores:
         pipe.zadd(keys.numeric_index(build, field), {str(car_id): score})
-    pipe.zadd(keys.live_cars(build), {str(car_id): car_id})
-    pipe.hset(keys.memberships(build), str(car_id), entry.to_json())
+    _member_rows(pipe, build, car_id, entry, rows)
     registry = sets + [keys.set_values(build, f) for f, _ in entry.sets]
     pipe.sadd(keys.build_registry(build), *registry)
 
 
+def _member_rows(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry,
+                 rows: ListingRows | None) -> None:
+    own = rows if rows is not None else ListingRows()
+    own.live[str(car_id)] = car_id
+    own.memberships[str(car_id)] = entry.to_json()
+    if rows is None:
+        own.queue(pipe, build)
+
+
 def update_index(pipe: Pipeline, build: int, car_id: int, old: IndexEntry,
-                 new: IndexEntry) -> None:
+                 new: IndexEntry, rows: ListingRows | None = None) -> None:
     """Move a car from its recorded entry `old` to `new`, touching only what differs.
 
     Same end state as remove_index + add_index (the universe, the card and popularity are
@@ -127,8 +161,7 @@ def update_index(pipe: Pipeline, build: int, car_id: int, old: IndexEntry,
     for field, score in new.scores:
         if old_scores.get(field) != score:
             pipe.zadd(keys.numeric_index(build, field), {str(car_id): score})
-    pipe.zadd(keys.live_cars(build), {str(car_id): car_id})
-    pipe.hset(keys.memberships(build), str(car_id), new.to_json())
+    _member_rows(pipe, build, car_id, new, rows)
     if added:
         pipe.sadd(keys.build_registry(build),
                   *(keys.set_index(build, f, v) for f, v in added),
@@ -164,18 +197,23 @@ def write_entries(pipe: Pipeline, car: CarRecord) -> None:
     delete_keys(pipe, gone)
 
 
-def write_car(pipe: Pipeline, build: int, car: CarRecord, old: IndexEntry | None) -> bool:
-    """Write a live car everywhere; return True when its index membership or order changed."""
+def write_car(pipe: Pipeline, build: int, car: CarRecord, old: IndexEntry | None,
+              rows: ListingRows | None = None) -> bool:
+    """Write a live car everywhere; return True when its index membership or order changed.
+    With `rows`, its universe/membership/card/popularity rows are left there for the caller."""
     new = index_entry(car)
     write_entries(pipe, car)
+    own = rows if rows is not None else ListingRows()
     changed = old != new
     if changed:
         if old is None:
-            add_index(pipe, build, car.id, new)
+            add_index(pipe, build, car.id, new, own)
         else:
-            update_index(pipe, build, car.id, old, new)
-    pipe.hset(keys.cards(build), str(car.id), card_json(car))
-    pipe.zadd(keys.popularity(build), {str(car.id): car.popularity})
+            update_index(pipe, build, car.id, old, new, own)
+    own.cards[str(car.id)] = card_json(car)
+    own.popularity[str(car.id)] = car.popularity
+    if rows is None:
+        own.queue(pipe, build)
     return changed
 
 
@@ -192,13 +230,15 @@ def write_cars(pipe: Pipeline, build: int, car_ids: Iterable[int], cars: dict[in
                old_entries: dict[int, IndexEntry | None]) -> bool:
     """Write or remove each id; return True if any membership or order changed."""
     changed = False
+    rows = ListingRows()
     for car_id in car_ids:
         car = cars.get(car_id)
         old = old_entries.get(car_id)
         if car is not None and car.status == LIVE:
-            changed |= write_car(pipe, build, car, old)
+            changed |= write_car(pipe, build, car, old, rows)
         else:
             changed |= remove_car(pipe, build, car_id, old)
+    rows.queue(pipe, build)  # other ids than any removal above: order does not matter
     return changed
 
 
