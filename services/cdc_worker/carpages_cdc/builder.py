@@ -127,21 +127,26 @@ class CacheBuilder:
         conn = self.connect()
         query = CountingQuery(conn)
         try:
-            with read_ahead(lambda batch: car_rows.load_buyers(query, batch),
-                            list(chunks(ids, self.batch_size))) as loaded:
-                for batch, buyers in loaded:
-                    pipe = self.client.pipeline(transaction=False)
-                    for buyer in buyers.values():
-                        cache_writer.write_buyer(pipe, buyer)
-                    if fence is None:
-                        pipe.execute()
-                    else:
-                        fence(pipe, batch, None)
+            self._write_buyers(query, ids, fence)
         finally:
             conn.close()
         current = current_build(self.client)
         return BuildStats(current[0] if current else 0, 0, 0, len(ids), query.statements,
                           time.monotonic() - started, False)
+
+    def _write_buyers(self, query: CountingQuery, ids: list[int], fence: Fence | None) -> int:
+        """Read and write the buyers in batches (reads on `query`'s connection); how many."""
+        with read_ahead(lambda batch: car_rows.load_buyers(query, batch),
+                        list(chunks(ids, self.batch_size))) as loaded:
+            for batch, buyers in loaded:
+                pipe = self.client.pipeline(transaction=False)
+                for buyer in buyers.values():
+                    cache_writer.write_buyer(pipe, buyer)
+                if fence is None:
+                    pipe.execute()
+                else:
+                    fence(pipe, batch, None)
+        return len(ids)
 
     def build_slugs(self, fence: Fence | None = None) -> int:
         """Replace the slug map atomically (write a scratch hash, then RENAME over)."""
@@ -206,14 +211,7 @@ class CacheBuilder:
                     written += cache_writer.write_new_generation(pipe, build, cars.values())
                     pipe.execute()
             buyer_ids = [r[0] for r in query(car_rows.ALL_BUYER_IDS_SQL, ())]
-            with read_ahead(lambda batch: car_rows.load_buyers(query, batch),
-                            list(chunks(buyer_ids, self.batch_size))) as buyer_batches:
-                for batch, buyers in buyer_batches:
-                    pipe = self.client.pipeline(transaction=False)
-                    for buyer in buyers.values():
-                        cache_writer.write_buyer(pipe, buyer)
-                    pipe.execute()
-                    buyers_written += len(batch)
+            buyers_written = self._write_buyers(query, buyer_ids, None)
             conn.commit()
             self.build_slugs()
             if position is not None:
