@@ -302,9 +302,13 @@ def test_metrics_are_exported(pipeline: Pipeline) -> None:
     assert published['carpages_cdc_events_published_total{table="car"}'] > 0
     assert published["carpages_cdc_checkpoint_position"] > 0
     assert published["carpages_cdc_lease_held"] == 1
-    produce(p.kafka, p.topic("slug"), b"{not json")
     applier = next(w for w in p.workers.started if w.role == "apply")
-    p.until("a sampled reconcile", lambda: "sampled reconcile: build" in applier.output())
+    # A reconcile logged before now may have sampled an earlier test's flushed cache; wait for
+    # one that started after this test's state was in step.
+    seen = applier.output().count("sampled reconcile: build")
+    produce(p.kafka, p.topic("slug"), b"{not json")
+    p.until("a sampled reconcile",
+            lambda: applier.output().count("sampled reconcile: build") >= seen + 2)
     dead = 'carpages_cdc_dead_letters_total{reason="undecodable"}'
     applied = p.until("the dead letter counted",
                       lambda: (m := scrape(p.metrics["apply"])).get(dead, 0) >= 1 and m)
@@ -367,7 +371,9 @@ def test_publisher_and_applier_killed_mid_stream_lose_nothing(pipeline: Pipeline
 
 def test_two_appliers_in_one_group_converge(pipeline: Pipeline) -> None:
     p = pipeline
-    second = p.workers.start("apply", p.env)
+    # A second member of the group: its own instance (with the same one, static membership
+    # would have it replace the first).
+    second = p.workers.start("apply", {**p.env, "CDC_INSTANCE": p.env["CDC_INSTANCE"] + "-2"})
     p.until("the second applier to get partitions",
             lambda: "partitions assigned" in second.output(), timeout=60)
     p.sql("UPDATE car SET km_driven = km_driven + 1 WHERE status = 'live'")

@@ -9,8 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
+from carpages_cdc import cache_audit
 from carpages_cdc.builder import CacheBuilder
-from carpages_cdc.reconcile import reconcile
+from carpages_cdc.rebuild_lock import RebuildLock
+from carpages_cdc.reconcile import BuildChanging, reconcile
 from carpages_local import stack
 from carpages_shared import keys
 
@@ -92,3 +94,27 @@ def test_sampled_reconcile_reports_a_rate(builder: CacheBuilder, stack_env: stac
     rate = float(re.search(r"divergence rate (\d\.\d+)", out)[1])  # type: ignore[index]
     assert 0 < rate < 0.3
     assert "cars checked 150" in out
+
+
+def test_a_check_during_a_full_rebuild_is_not_reported(
+        builder: CacheBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Changes stop flowing into the served build while a rebuild writes the next one; comparing
+    # it then would report divergence nobody sees, so the check declines instead.
+    client = builder.client
+    with RebuildLock(client), pytest.raises(BuildChanging, match="full rebuild"):
+        reconcile(builder, sample=0.1, recheck_s=0)
+    build = int(client.hget(keys.meta(), "build"))
+    check_cars = cache_audit.check_cars
+
+    def switch_during_the_check(*args: Any) -> dict[int, list[str]]:
+        client.hset(keys.meta(), "build", build + 1)  # a rebuild finished meanwhile
+        return check_cars(*args)
+
+    monkeypatch.setattr(cache_audit, "check_cars", switch_during_the_check)
+    try:
+        with pytest.raises(BuildChanging, match="replaced"):
+            reconcile(builder, sample=0.1, recheck_s=0)
+    finally:
+        client.hset(keys.meta(), "build", build)
+        monkeypatch.undo()
+    assert reconcile(builder, sample=0.1, recheck_s=0).in_step

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import valkey
-from carpages_local import stack
+from carpages_local import stack, supervisor
 
 from tests.integration.cdc_support import execute, page, query, wait_until
 
@@ -24,8 +24,14 @@ def test_up_streams_mysql_changes_into_the_cache(tmp_path: Path) -> None:
                             capture_output=True, stdin=subprocess.DEVNULL, timeout=280,
                             check=False)
         assert up.returncode == 0, (up.stdout + up.stderr).decode(errors="replace")[-3000:]
-        started = {p.name for p in stack.Running.load(root / "pids.json").processes}
-        assert {"cdc-publisher", "cdc-applier", "api"} <= started
+        # One supervisor is recorded; it runs (and restarts) the three services.
+        recorded = [p.name for p in stack.Running.load(root / "pids.json").processes]
+        assert "supervisor" in recorded
+        state = supervisor.read_state(root / "services.json")
+        assert state is not None
+        services = state["services"]
+        assert {"cdc-publisher", "cdc-applier", "api"} <= set(services)
+        assert all(s["pid"] for s in services.values())
         variables = stack.read_env(root / "env")
         port = int(variables["MYSQL_URL"].rsplit(":", 1)[1].split("/")[0])
         car, price = query(port, stack.servers.APP_DB,

@@ -65,8 +65,11 @@ def test_two_appliers_split_four_partitions_and_converge(
     workers, env, db, client = scaled
     ports = [servers.free_port(), servers.free_port()]
     workers.start("publish", env)
-    first = workers.start("apply", {**env, "CDC_METRICS_PORT": str(ports[0])})
-    second = workers.start("apply", {**env, "CDC_METRICS_PORT": str(ports[1])})
+    # Two group members: two instances (static membership would make one replace the other).
+    first = workers.start("apply", {**env, "CDC_METRICS_PORT": str(ports[0]),
+                                    "CDC_INSTANCE": env["CDC_INSTANCE"] + "-a"})
+    second = workers.start("apply", {**env, "CDC_METRICS_PORT": str(ports[1]),
+                                     "CDC_INSTANCE": env["CDC_INSTANCE"] + "-b"})
 
     def split() -> bool:
         a, b = _assigned(first.output()), _assigned(second.output())

@@ -53,17 +53,21 @@ def test_a_failed_read_is_raised_to_the_caller() -> None:
 
 
 def test_leaving_early_waits_for_the_read_in_flight() -> None:
-    release, finished = threading.Event(), threading.Event()
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
 
     def load(batch: Sequence[int]) -> int:
         if batch[0] == 2:
+            started.set()
             release.wait(5)
             finished.set()
         return batch[0]
 
     def caller() -> None:
         with read_ahead(load, [[1], [2], [3]]) as loaded:
-            next(loaded)  # batch 2 is now being read on the helper thread
+            next(loaded)
+            # Batch 2 is queued; wait until the helper thread is really reading it (a read
+            # still queued when the block ends is cancelled instead and never runs).
+            assert started.wait(5)
             threading.Timer(0.2, release.set).start()
             raise RuntimeError("the caller's write failed")
 

@@ -1,4 +1,4 @@
-"""`python -m carpages_local up|down|run|seed|env`: the local stack's command line."""
+"""`python -m carpages_local up|down|run|seed|supervise`: the local stack's command line."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+
+from carpages_shared import logs
 
 from carpages_local import stack
 from carpages_local.servers import StackError
@@ -42,16 +44,21 @@ def _follow(root: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="carpages_local", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "run", "seed"])
+    parser.add_argument("command", choices=["up", "down", "run", "seed", "supervise"])
     parser.add_argument("--root", type=Path, default=Path(".stack"))
     parser.add_argument("--cars", type=int, default=10000, help="live cars in the demo catalogue")
     parser.add_argument("--no-services", action="store_true", help="servers and data only")
     args = parser.parse_args(argv)
+    logs.configure("INFO")  # LOG_FORMAT=json|text; the services it starts inherit the variable
     root: Path = args.root.resolve()
     try:
         if args.command == "down":
             print(f"stopped {stack.down(root)} processes")
             return 0
+        if args.command == "supervise":
+            # Foreground; `up` starts it detached. Echo to a terminal only: detached, its
+            # output already goes to the log it writes.
+            return stack.supervise(root, echo=sys.stderr if sys.stderr.isatty() else None)
         if args.command == "seed":
             env = stack.read_env(root / "env")
             port = int(env["MYSQL_URL"].rsplit(":", 1)[1].split("/")[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pymysql
+from carpages_shared.progress import ProgressFn
 
 from carpages_local.catalogue import COLUMNS, generate
 
@@ -28,21 +29,27 @@ def is_seeded(conn: pymysql.connections.Connection[Any]) -> bool:
 
 
 def seed(conn: pymysql.connections.Connection[Any], cars: int = 10000,
-         seed: int = 42) -> dict[str, int]:
-    """Insert the demo catalogue of `cars` live cars; return rows inserted per table."""
+         seed: int = 42, progress: ProgressFn | None = None) -> dict[str, int]:
+    """Insert the demo catalogue of `cars` live cars; return rows inserted per table.
+    `progress` is told (rows inserted, rows in all) after every batch."""
     if is_seeded(conn):
         raise SeedError("car already has rows; seed only an empty, migrated database")
     catalogue = generate(cars=cars, seed=seed)
     counts: dict[str, int] = {}
+    tables = catalogue.tables()
+    total, done = sum(len(rows) for _, rows in tables), 0
     conn.begin()  # explicit, so the load stays one transaction even on an autocommit connection
     try:
         with conn.cursor() as cur:
-            for table, rows in catalogue.tables():
+            for table, rows in tables:
                 columns = COLUMNS[table]
                 sql = (f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) "
                        f"VALUES ({', '.join(['%s'] * len(columns))})")
                 for start in range(0, len(rows), BATCH_ROWS):
                     cur.executemany(sql, rows[start:start + BATCH_ROWS])
+                    done += len(rows[start:start + BATCH_ROWS])
+                    if progress is not None:
+                        progress(done, total)
                 counts[table] = len(rows)
         conn.commit()
     except BaseException:

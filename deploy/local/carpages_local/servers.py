@@ -131,6 +131,24 @@ def mariadb_binaries() -> tuple[str, str]:
     return daemon, install_db
 
 
+def promtool_binary() -> str:
+    """Locate promtool (alert-rule unit tests), installing Debian's prometheus package if root."""
+    found = shutil.which("promtool")
+    if found:
+        return found
+    # Without recommends: promtool only, not the node exporter and friends.
+    cmd = ("apt-get update && DEBIAN_FRONTEND=noninteractive "
+           "apt-get install -y --no-install-recommends prometheus")
+    if os.geteuid() != 0:
+        raise StackError(f"promtool is not installed; run as root:\n  sudo sh -c '{cmd}'")
+    print(f"installing promtool: {cmd}", file=sys.stderr)
+    subprocess.run(["sh", "-c", cmd], check=True, stdin=subprocess.DEVNULL)
+    found = shutil.which("promtool")
+    if not found:
+        raise StackError("prometheus installed but promtool was not found")
+    return found
+
+
 def start_mariadb(root: Path, port: int | None = None, server_id: int = 1) -> Server:
     """Start a private MariaDB with ROW binlogs and full row metadata, creating it if new."""
     daemon, install_db = mariadb_binaries()

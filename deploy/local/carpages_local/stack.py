@@ -1,29 +1,42 @@
 """The local stack behind `make up`, `make down` and `make run`: servers, schema, data, services.
 
 State lives in `.stack/` (git-ignored): one directory per server, `pids.json` listing exactly what
-was started, and `env` — a sourceable file with the addresses every service and test reads.
+was started, `env` — a sourceable file with the addresses every service and test reads — and
+`services.json`, the supervisor's view of the services it keeps running (carpages_local.supervisor).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pymysql
+import valkey
+from carpages_shared.progress import Progress
 
-from carpages_local import servers
+from carpages_local import servers, supervisor
 from carpages_local.migrator import migrate
+
+SUPERVISOR = "supervisor"
+SUPERVISOR_STOP_S = 3 * supervisor.STOP_TIMEOUT_S + 15
+"""How long `down` lets the supervisor stop its children (each may take STOP_TIMEOUT_S)."""
+SERVICES_UP_S = 180.0
+"""How long `up` waits for every supervised service to answer its probe."""
 
 
 @dataclass
@@ -68,7 +81,11 @@ class Running:
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
-            proc.stop()
+            if proc.name == SUPERVISOR:
+                # It stops its children first; killing it early would orphan them.
+                servers.stop_pid(proc.pid, timeout=SUPERVISOR_STOP_S)
+            else:
+                proc.stop()
         self.processes.clear()
 
 
@@ -90,7 +107,8 @@ def prepare_database(mysql_port: int, cars: int, log: Any = print) -> None:
             log(f"schema: applied migrations {applied}")
         if not is_seeded(conn):
             started = time.monotonic()
-            counts = seed(conn, cars=cars)
+            with Progress("seed", "rows") as progress:
+                counts = seed(conn, cars=cars, progress=progress)
             log(f"demo catalogue: {counts.get('car', 0)} cars loaded in "
                 f"{time.monotonic() - started:.1f}s")
     finally:
@@ -98,7 +116,7 @@ def prepare_database(mysql_port: int, cars: int, log: Any = print) -> None:
 
 
 def service_commands(env: StackEnv) -> dict[str, list[str]]:
-    """The product's own processes that `up` runs beside the servers."""
+    """The product's own processes that `up` runs beside the servers (under the supervisor)."""
     py = sys.executable
     # The CDC roles first: the applier's consumer-group join overlaps the API's start-up.
     return {
@@ -111,21 +129,6 @@ def service_commands(env: StackEnv) -> dict[str, list[str]]:
 def trainer_command() -> list[str]:
     """One background training run when no model is published yet (the API hot-swaps it in)."""
     return [sys.executable, "-m", "carpages_reco", "train", "--if-missing"]
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise servers.StackError(f"{url} server exited; see {log}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise servers.StackError(f"{url} not ready after {timeout:.0f}s; see {log}")
 
 
 def up(root: Path, cars: int = 10000, with_services: bool = True, log: Any = print) -> StackEnv:
@@ -157,57 +160,177 @@ def up(root: Path, cars: int = 10000, with_services: bool = True, log: Any = pri
         return env
     except BaseException:
         running.stop()
+        supervisor.stop_leftovers(root / supervisor.STATE_FILE)
         pids.unlink(missing_ok=True)
         raise
 
 
-def _wait_cdc_role(role: str, env: dict[str, str], proc: subprocess.Popen[bytes], log: Path,
-                   timeout: float = 60) -> None:
-    """Until the worker role's liveness probe (`cdc_worker check`) passes."""
+def cdc_probe(role: str) -> list[str]:
+    """The CDC role's liveness probe (`cdc_worker check`), as Kubernetes runs it."""
+    return [sys.executable, "-m", "carpages_cdc", "check", "--role", role]
+
+
+CDC_ROLES = {"cdc-publisher": "publish", "cdc-applier": "apply"}
+"""Supervised service name -> the CDC worker role it runs."""
+
+
+def service_env(root: Path, variables: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the services and of their probes."""
+    env = {**os.environ, **variables}
+    # Local binlogs expire after two days: re-snapshot rather than stop on an old checkpoint.
+    env["CDC_RESNAPSHOT_WHEN_PURGED"] = "true"
+    # The workers' liveness files live with the stack, where `start_services` clears them.
+    env["CDC_HEARTBEAT_DIR"] = str(root / "heartbeats")
+    # One applier: it takes every partition without a consumer group, so a restarted applier
+    # or broker resumes at once instead of after a rebalance (a user's own value wins).
+    env.setdefault("CDC_PARTITIONS", "all")
+    return env
+
+
+def load_env(root: Path) -> StackEnv:
+    """The StackEnv of a running stack, from the `env` file `up` wrote."""
+    if not (root / "env").exists():
+        raise servers.StackError(f"no {root / 'env'}: start the stack with `make up` first")
+    variables = read_env(root / "env")
+    mysql = urlsplit(variables["MYSQL_URL"])
+    return StackEnv(
+        mysql_port=mysql.port or 3306,
+        valkey_port=urlsplit(variables["VALKEY_URL"]).port or 6379,
+        kafka_port=int(variables["KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1]),
+        api_port=urlsplit(variables["API_URL"]).port or 80,
+        jwt_secret=variables["API_JWT_SECRET"],
+        database=mysql.path.lstrip("/"),
+    )
+
+
+def forget_heartbeat(env: Mapping[str, str], role: str) -> None:
+    """Delete a CDC role's heartbeat — the local file and the Valkey key the probe falls back
+    to — so a restarted worker passes its probe on its own beats, never on its predecessor's."""
+    from carpages_cdc import liveness
+
+    # The same defaults as carpages_cdc.settings: the probe must look where the worker writes.
+    instance = env.get("CDC_INSTANCE") or socket.gethostname()
+    directory = env.get("CDC_HEARTBEAT_DIR") or tempfile.gettempdir()
+    liveness.heartbeat_file(directory, role, instance).unlink(missing_ok=True)
+    url = env.get("CDC_VALKEY_URL") or env.get("VALKEY_URL")
+    if url:
+        client = valkey.Valkey.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            client.delete(liveness.heartbeat_key(role, instance))
+        finally:
+            client.close()
+
+
+def supervised_services(env: StackEnv, child_env: Mapping[str, str]) -> list[supervisor.Service]:
+    """The services `supervise` keeps running, with their Kubernetes-like liveness probes."""
+    out = []
+    for name, argv in service_commands(env).items():
+        role = CDC_ROLES.get(name)
+        if role is not None:
+            # The grace covers a full rebuild the applier may run before its first beat.
+            probe = supervisor.Probe(command=cdc_probe(role), grace_s=60, period_s=5,
+                                     failure_threshold=3, timeout_s=10)
+            out.append(supervisor.Service(
+                name, argv, probe,
+                before_start=functools.partial(forget_heartbeat, child_env, role)))
+        else:
+            # /healthz, not /readyz: readiness follows Valkey, and a Valkey outage must not
+            # restart the API (docs/operations.md, failure modes).
+            probe = supervisor.Probe(url=f"{env.variables()['API_URL']}/healthz", grace_s=20,
+                                     period_s=5, failure_threshold=3, timeout_s=2)
+            out.append(supervisor.Service(name, argv, probe))
+    return out
+
+
+def supervise(root: Path, echo: Any = None) -> int:
+    """Run the services under a Supervisor in the foreground until SIGTERM/SIGINT."""
+    env = load_env(root)
+    child_env = service_env(root, env.variables())
+    return supervisor.Supervisor(supervised_services(env, child_env), root, child_env,
+                                 echo=echo).run()
+
+
+def _service_up(name: str, api_url: str, child_env: Mapping[str, str]) -> bool:
+    role = CDC_ROLES.get(name)
+    if role is not None:
+        try:
+            probe = subprocess.run(cdc_probe(role), env=dict(child_env), capture_output=True,
+                                   stdin=subprocess.DEVNULL, check=False, timeout=30)
+        except subprocess.TimeoutExpired:
+            return False
+        return probe.returncode == 0
+    try:
+        with urllib.request.urlopen(f"{api_url}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _wait_supervised(root: Path, env: StackEnv, child_env: Mapping[str, str],
+                     proc: subprocess.Popen[bytes], timeout: float = SERVICES_UP_S) -> None:
+    """Until the API answers /healthz and both CDC roles pass their probe, each in the process
+    services.json names (a probe passing for a process that then died proves nothing)."""
+    logs = root / "logs"
+    pending = list(service_commands(env))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while pending:
         if proc.poll() is not None:
-            raise servers.StackError(f"cdc {role} exited; see {log}")
-        probe = subprocess.run([sys.executable, "-m", "carpages_cdc", "check", "--role", role],
-                               env=env, capture_output=True, stdin=subprocess.DEVNULL,
-                               check=False)
-        if probe.returncode == 0:
-            return
-        time.sleep(0.5)
-    raise servers.StackError(f"cdc {role} not alive after {timeout:.0f}s; see {log}")
+            raise servers.StackError(f"the supervisor exited with {proc.returncode}; "
+                                     f"see {logs / supervisor.LOG_FILE}")
+        state = supervisor.read_state(root / supervisor.STATE_FILE)
+        services = state["services"] if state else {}
+        for name in list(pending):
+            entry = services.get(name) or {}
+            if entry.get("restarts", 0) >= 3:
+                last = entry.get("last_exit") or {}
+                raise servers.StackError(
+                    f"{name} keeps exiting (restarted {entry['restarts']} times, last "
+                    f"{supervisor.describe_exit(int(last.get('code', 0)))}); "
+                    f"see {logs / (name + '.log')}")
+            pid = entry.get("pid")
+            if pid is None or not _service_up(name, env.variables()["API_URL"], child_env):
+                continue
+            again = supervisor.read_state(root / supervisor.STATE_FILE) or {}
+            if again.get("services", {}).get(name, {}).get("pid") == pid:
+                pending.remove(name)
+        if pending and time.monotonic() > deadline:
+            raise servers.StackError(
+                f"{', '.join(pending)} not up after {timeout:.0f}s; see "
+                + ", ".join(str(logs / f"{n}.log") for n in pending)
+                + f" and {logs / supervisor.LOG_FILE}")
+        if pending:
+            time.sleep(0.5)
 
 
 def start_services(root: Path, env: StackEnv, running: Running, log: Any = print) -> None:
-    """Snapshot the database into the cache, then run the CDC roles and the API.
+    """Snapshot the database into the cache, then start the supervisor, which runs (and keeps
+    running) the CDC roles and the API.
 
     `cdc_worker bootstrap` records the binlog position, builds the cache and saves the
     publisher's checkpoint there (first run), or only rebuilds an empty cache (a restarted
     stack keeps MariaDB's data and the checkpoint, but Valkey starts empty). The publisher then
     streams from the checkpoint, so no change made after the snapshot is missed.
     """
-    # Local binlogs expire after two days: re-snapshot rather than stop on an old checkpoint.
-    child_env = {**os.environ, **env.variables(), "CDC_RESNAPSHOT_WHEN_PURGED": "true"}
-    # The workers' liveness files live with the stack; a previous run's must not pass a probe.
-    beats = root / "heartbeats"
+    child_env = service_env(root, env.variables())
+    # A previous run's liveness files must not pass a probe.
+    beats = Path(child_env["CDC_HEARTBEAT_DIR"])
     shutil.rmtree(beats, ignore_errors=True)
     beats.mkdir(parents=True)
-    child_env["CDC_HEARTBEAT_DIR"] = str(beats)
+    (root / supervisor.STATE_FILE).unlink(missing_ok=True)
     subprocess.run([sys.executable, "-m", "carpages_cdc", "bootstrap"], env=child_env,
                    check=True, stdin=subprocess.DEVNULL)
-    for name, argv in service_commands(env).items():
-        logfile = root / "logs" / f"{name}.log"
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-        with logfile.open("ab") as out:
-            proc = subprocess.Popen(argv, env=child_env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        running.processes.append(servers.Server(name, proc.pid, 0))
-        running.save(root / "pids.json")
-        if name == "api":
-            _wait_http(f"{env.variables()['API_URL']}/healthz", proc, logfile)
-        elif name in ("cdc-publisher", "cdc-applier"):
-            _wait_cdc_role("publish" if name == "cdc-publisher" else "apply", child_env, proc,
-                           logfile)
-    names = list(service_commands(env))
+    logfile = root / "logs" / supervisor.LOG_FILE
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    with logfile.open("ab") as out:
+        # Detached like the servers: it outlives `make up` and only `make down` stops it.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "carpages_local", "supervise", "--root", str(root)],
+            env=child_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    running.processes.append(servers.Server(SUPERVISOR, proc.pid, 0))
+    running.save(root / "pids.json")
+    _wait_supervised(root, env, child_env, proc)
+    names = [f"{SUPERVISOR} ({', '.join(service_commands(env))}, restarted when they exit)"]
     if os.environ.get("CARPAGES_TRAIN_ON_UP", "1") != "0":
         logfile = root / "logs" / "reco-trainer.log"
         with logfile.open("ab") as out:
@@ -242,6 +365,8 @@ def down(root: Path) -> int:
     running = Running.load(pids)
     count = len(running.processes)
     running.stop()
+    # Only if the supervisor died without stopping its children (it was SIGKILLed).
+    count += len(supervisor.stop_leftovers(root / supervisor.STATE_FILE))
     pids.unlink(missing_ok=True)
     return count
 

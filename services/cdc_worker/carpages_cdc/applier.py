@@ -15,31 +15,30 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import pymysql
 import valkey
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from carpages_cdc import bootstrap
-from carpages_cdc.builder import CacheBuilder, NoBuild, current_build
-from carpages_cdc.cache_apply import CacheApplier, FenceContention
+from carpages_cdc.broker_watch import BrokerWatch
+from carpages_cdc.builder import CacheBuilder, current_build
+from carpages_cdc.cache_apply import CacheApplier
+from carpages_cdc.lifecycle import sleep_unless, stray_cancel
 from carpages_cdc.metrics import Metrics
 from carpages_cdc.plan import DeadLetter, plan
 from carpages_cdc.settings import WorkerSettings
+from carpages_cdc.transient import Episode, backoff_s, is_transient
+from carpages_cdc.valkey_restarts import ValkeyRestarts
 from carpages_cdc.work import Work
 
 log = logging.getLogger(__name__)
 
 ROLE = "apply"
-RETRYABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError,
-             valkey.exceptions.ConnectionError, valkey.exceptions.TimeoutError, OSError,
-             FenceContention, NoBuild)
+SLOW_BATCH_S = 1.0
+VALKEY_POLL_S = 0.2
+"""While Valkey refuses connections, how often the back-off looks whether it is back."""
+
+Records = dict[TopicPartition, Sequence[Any]]
 
 
 class Applier:
@@ -62,21 +61,106 @@ class Applier:
         self.progress = time.monotonic()
         self.state = "starting"
         self.committing: asyncio.Task[None] | None = None
+        self.episode = Episode(log, "applier")
+        self.broker = BrokerWatch(consumer, builder.client, settings.group_id)
+        self.next_repair = time.monotonic() + settings.quarantine_repair_s
+        self.valkey_restarts = ValkeyRestarts(builder.client)
 
     async def run(self) -> None:
-        """Consume until SIGTERM; the batch in hand is finished and committed first."""
+        """Consume until SIGTERM; the batch in hand is finished and committed first.
+
+        Nothing but SIGTERM ends the loop: a failure keeps the batch in hand (its offsets are
+        not committed) and retries it after a back-off, forever. A transient failure (MySQL,
+        Valkey or the broker away) is one logged episode; anything else is logged with its
+        traceback at every retry, since it means a bug. Only the liveness probe decides the
+        process is wedged (a loop stuck inside one call stops beating).
+        """
+        records: Records | None = None
+        failures = 0
         try:
             while not self.stop.is_set():
                 self.progress = time.monotonic()
-                self.state = "consuming"
-                records = await self.consumer.getmany(
-                    timeout_ms=self.settings.poll_timeout_ms,
-                    max_records=self.settings.apply_batch_max)
-                await self._watch_build()
-                if records:
-                    await self._process(records)
+                try:
+                    if records is None:
+                        self.state = "consuming"
+                        records = await self.consumer.getmany(
+                            timeout_ms=self.settings.poll_timeout_ms,
+                            max_records=self.settings.apply_batch_max)
+                    if await self.broker.lost_data():
+                        records = None  # the new log is replayed from its start
+                        await self._rebuild_after_broker_reset()
+                        continue
+                    if await asyncio.to_thread(self.valkey_restarts.restarted_with_data):
+                        await self._full_rebuild("valkey_restart")
+                    await self._watch_build()
+                    if records:
+                        await self._process(records)
+                    records = None
+                    await self._repair_when_due()
+                    failures = 0
+                    self.episode.succeeded()
+                except BaseException as exc:  # the loop never exits on an error: see the docstring
+                    if not (isinstance(exc, Exception) or stray_cancel(exc)):
+                        raise
+                    failures += 1
+                    self._failed(exc)
+                    # Capped low: a dependency that is back must be used within seconds.
+                    await self._back_off(exc, backoff_s(failures, self.settings.retry_initial_s,
+                                                        self.settings.apply_backoff_max_s))
         finally:
             await self._committed()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.state = "retrying"
+        if isinstance(exc, valkey.exceptions.ConnectionError):
+            self.valkey_restarts.suspect()
+        if is_transient(exc):
+            if self.episode.failed(exc):
+                self.metrics.fault_episodes.labels(ROLE, type(exc).__name__).inc()
+        else:
+            self.metrics.fault_episodes.labels(ROLE, "unexpected").inc()
+            log.exception("apply failed unexpectedly; retrying the batch")
+
+    async def _back_off(self, exc: BaseException, seconds: float) -> None:
+        """Sleep before retrying; cut short once a Valkey that refused us answers again (an
+        empty cache is rebuilt the moment Valkey is back, whatever the back-off had grown to)."""
+        if not isinstance(exc, valkey.exceptions.ConnectionError):
+            await sleep_unless(self.stop, seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not await sleep_unless(self.stop, min(VALKEY_POLL_S, seconds)):
+            if time.monotonic() >= deadline or await asyncio.to_thread(self._valkey_answers):
+                return
+
+    def _valkey_answers(self) -> bool:
+        try:
+            return bool(self.builder.client.ping())
+        except valkey.exceptions.ValkeyError:
+            return False
+
+    async def _full_rebuild(self, reason: str) -> None:
+        """Rebuild everything from MySQL now (changes this applier will never see again)."""
+        self.state = "rebuilding"
+        self.metrics.full_rebuilds.labels(reason).inc()
+        position = await asyncio.to_thread(bootstrap.position_if_readable,
+                                           self.settings.cdc_url())
+        await asyncio.to_thread(bootstrap.full_rebuild, self.builder, position)
+        current = await asyncio.to_thread(current_build, self.builder.client)
+        self.build = current[0] if current else None
+
+    async def _rebuild_after_broker_reset(self) -> None:
+        """The broker lost messages we never saw: rebuild, then replay its new log."""
+        self.metrics.broker_resets.inc()
+        await self._full_rebuild("broker_reset")
+        await self.broker.rebuilt()
+        log.warning("cache rebuilt after the broker lost data; consuming its new log from the "
+                    "start")
+
+    async def _repair_when_due(self) -> None:
+        if time.monotonic() < self.next_repair:
+            return
+        self.next_repair = time.monotonic() + self.settings.quarantine_repair_s
+        await asyncio.to_thread(self.cache.repair)
 
     # ------------------------------------------------------------------ the cache's generation
     async def _watch_build(self) -> None:
@@ -109,7 +193,7 @@ class Applier:
         await asyncio.to_thread(self.cache.apply, work, True)
 
     # ------------------------------------------------------------------ one batch
-    async def _process(self, records: dict[TopicPartition, Sequence[Any]]) -> None:
+    async def _process(self, records: Records) -> None:
         self.state = "applying"
         messages = [m for batch in records.values() for m in batch]
         batch = plan(messages, self.database, self.settings.name)
@@ -117,18 +201,15 @@ class Applier:
             await self._dead_letter(dead)
         work = batch.work
         if not work.is_empty():
-            retrying = AsyncRetrying(
-                retry=retry_if_exception_type(RETRYABLE), reraise=True,
-                stop=stop_after_attempt(self.settings.apply_retry_attempts),
-                wait=wait_exponential_jitter(self.settings.retry_initial_s,
-                                             self.settings.retry_max_s),
-                before_sleep=lambda s: log.warning("apply failed, retrying: %r",
-                                                   s.outcome.exception() if s.outcome else None))
-            async for attempt in retrying:
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        await self._watch_build()  # run() checked it before the first
-                    await asyncio.to_thread(self.cache.apply, work)
+            started = time.monotonic()
+            applied = await asyncio.to_thread(self.cache.apply, work)
+            took = time.monotonic() - started
+            if took > SLOW_BATCH_S:  # lag is a metric; a slow batch says what it was made of
+                log.info("slow batch: %d messages -> %d cars, %d buyers in %.2fs (%d stale)",
+                         len(messages), applied.cars, applied.buyers, took, applied.refused)
+            if applied.quarantined:
+                log.error("%d entities quarantined in this batch; the repair pass retries them",
+                          applied.quarantined)
             self._remember(work)
         now = time.time()
         for table, count in batch.tables.items():
@@ -161,7 +242,7 @@ class Applier:
         log.warning("dead letter %s[%d]@%d: %s: %s", message.topic, message.partition,
                     message.offset, dead.reason, dead.error)
 
-    async def _commit(self, records: dict[TopicPartition, Sequence[Any]]) -> None:
+    async def _commit(self, records: Records) -> None:
         """Commit the batch's offsets (its writes are done) while the next batch is fetched
         and applied: the broker round trip is off the path of the next change. Commits stay
         in order, each waiting for the one before."""
@@ -173,6 +254,7 @@ class Applier:
                 await previous  # never raises: each commit handles its own failure
             try:
                 await self.consumer.commit(offsets)
+                await self.broker.committed(offsets)
             except KafkaError as exc:
                 # Partitions moved to another member mid-batch: it replays them (fenced).
                 log.warning("commit refused (%s); the new owner replays the batch", exc)

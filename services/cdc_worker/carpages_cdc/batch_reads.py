@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+from carpages_shared import car_rows
+
 
 class DbConnection(Protocol):
     """What the builder uses of a connection: a pymysql one, or one lent by a ConnectionPool."""
@@ -32,11 +34,9 @@ class CountingQuery:
     """Runs statements on one connection and counts them (the batched-read promise is tested)."""
 
     def __init__(self, conn: DbConnection) -> None:
-        self.conn = conn
+        self._run = car_rows.connection_query(conn)
         self.statements = 0
 
     def __call__(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
         self.statements += 1
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
+        return self._run(sql, params)

@@ -55,6 +55,8 @@ class Changes:
     UPDATE's events carry dozens of rows, and each hand-off wakes the event loop)."""
 
     messages: tuple[Outgoing, ...]
+    committed_at: float = 0.0
+    """The event's timestamp (Unix seconds, MySQL's whole-second resolution)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,13 @@ class BinlogReader:
     def _handle(self, stream: BinLogStreamReader, event: Any) -> bool:
         if isinstance(event, RotateEvent):
             self._file = event.next_binlog
+            # Table ids are only valid within one server run, and a server that crashed wrote
+            # no closing rotate, so the library (which forgets its table map only on a
+            # timestamped rotate) would decode the new file's rows with the old run's tables:
+            # a filtered table's TABLE_MAP is never stored, and its rows then match a stale id
+            # (IndexError in the null bitmap, or silently wrong columns). Every binlog file
+            # maps its own tables again, so forgetting them at each rotate is always safe.
+            stream.table_map.clear()
             return True
         self._file = stream.log_file or self._file
         end = int(event.packet.log_pos)
@@ -210,4 +219,4 @@ class BinlogReader:
             self._row += 1
             key = event_codec.row_key(event.primary_key, change.after or change.before or {})
             messages.append(Outgoing(topic, key, event_codec.encode(change), table))
-        return not messages or self.deliver(Changes(tuple(messages)))
+        return not messages or self.deliver(Changes(tuple(messages), float(event.timestamp)))

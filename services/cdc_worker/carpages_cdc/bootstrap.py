@@ -14,9 +14,10 @@ from typing import Any
 
 import pymysql
 from carpages_shared import keys
+from carpages_shared.progress import ProgressFn
 
 from carpages_cdc import binlog_server
-from carpages_cdc.builder import BuildStats, CacheBuilder, current_build
+from carpages_cdc.builder import BuildStats, CacheBuilder, RebuildRunning, current_build
 from carpages_cdc.cdc_store import CdcStore
 from carpages_cdc.position import Checkpoint
 
@@ -44,14 +45,14 @@ def position_if_readable(cdc_url: str) -> Checkpoint | None:
 
 
 def full_rebuild(builder: CacheBuilder, position: Checkpoint | None,
-                 timeout_s: float = 900) -> BuildStats:
+                 timeout_s: float = 900, progress: ProgressFn | None = None) -> BuildStats:
     """Run a full rebuild stamped with `position`, waiting out one that is already running."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return builder.full_rebuild(position.as_dict() if position else None)
-        except RuntimeError:
-            if not builder.client.exists(keys.rebuild_lock()) or time.monotonic() > deadline:
+            return builder.full_rebuild(position.as_dict() if position else None, progress)
+        except RebuildRunning:
+            if time.monotonic() > deadline:
                 raise
             log.info("another full rebuild is running; waiting for it to finish")
             while builder.client.exists(keys.rebuild_lock()) and time.monotonic() < deadline:
@@ -69,10 +70,8 @@ def ensure_cache(builder: CacheBuilder, cdc_url: str, timeout_s: float = 900) ->
         position = position_if_readable(cdc_url)
         try:
             stats = builder.full_rebuild(position.as_dict() if position else None)
-        except RuntimeError:
-            if not builder.client.exists(keys.rebuild_lock()):
-                raise
-            continue
+        except RebuildRunning:
+            continue  # lost the race to another builder: wait for its build
         log.info("cache was empty: built %d cars at %s", stats.cars_written, position)
         return stats
     return None

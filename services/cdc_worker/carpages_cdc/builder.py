@@ -19,20 +19,31 @@ import orjson
 import valkey
 from carpages_shared import car_rows, keys
 from carpages_shared.assembly import IndexEntry
+from carpages_shared.progress import ProgressFn
 
 from carpages_cdc import cache_writer
 from carpages_cdc.batch_reads import Connect, CountingQuery, chunks
+from carpages_cdc.bulk_pipeline import bulk_pipeline
 from carpages_cdc.read_ahead import read_ahead
+from carpages_cdc.rebuild_lock import RebuildLock, RebuildRunning
 from carpages_cdc.valkey_client import transaction
 
 log = logging.getLogger(__name__)
-__all__ = ["BuildStats", "CacheBuilder", "Connect", "CountingQuery", "Fence", "NoBuild", "chunks",
-           "current_build"]
+__all__ = ["BuildStats", "CacheBuilder", "Connect", "CountingQuery", "FencedWrite", "NoBuild",
+           "RebuildRunning", "chunks", "current_build"]
 
 
-Fence = Callable[[Any, Sequence[int], "tuple[str, Sequence[bytes | None]] | None"], None]
+FencedWrite = Callable[[Any, Sequence[int], "tuple[str, Sequence[bytes | None]] | None"], None]
 """Runs a filled batch pipeline instead of `pipe.execute()`: (pipe, ids, (memberships key, the
 values read before writing) or None). The applier's fenced write: carpages_cdc.fencing."""
+
+
+NEXT_BUILD = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])
+"""
+"""The next build number: past both the counter and the clock (keys.build_counter)."""
 
 
 class NoBuild(RuntimeError):
@@ -76,7 +87,7 @@ class CacheBuilder:
             close_pool()
 
     # ------------------------------------------------------------------ incremental
-    def build_cars(self, car_ids: Iterable[int], fence: Fence | None = None) -> BuildStats:
+    def build_cars(self, car_ids: Iterable[int], fence: FencedWrite | None = None) -> BuildStats:
         """Rebuild the given cars in the current generation (removing any no longer live)."""
         started = time.monotonic()
         current = current_build(self.client)
@@ -102,7 +113,7 @@ class CacheBuilder:
                           time.monotonic() - started, changed)
 
     def _write_cars(self, build: int, batch: Sequence[int], cars: dict[int, car_rows.CarRecord],
-                    fence: Fence | None) -> bool:
+                    fence: FencedWrite | None) -> bool:
         """One batch: read the recorded memberships, write (fenced), return whether the index
         changed."""
         raw = self.client.hmget(keys.memberships(build), [str(c) for c in batch])
@@ -120,7 +131,8 @@ class CacheBuilder:
             fence(pipe, batch, (keys.memberships(build), raw))
         return changed
 
-    def build_buyers(self, buyer_ids: Iterable[int], fence: Fence | None = None) -> BuildStats:
+    def build_buyers(self, buyer_ids: Iterable[int],
+                     fence: FencedWrite | None = None) -> BuildStats:
         """Rebuild the dynamic keys of the given buyers."""
         started = time.monotonic()
         ids = sorted(set(buyer_ids))
@@ -134,12 +146,13 @@ class CacheBuilder:
         return BuildStats(current[0] if current else 0, 0, 0, len(ids), query.statements,
                           time.monotonic() - started, False)
 
-    def _write_buyers(self, query: CountingQuery, ids: list[int], fence: Fence | None) -> int:
+    def _write_buyers(self, query: CountingQuery, ids: list[int], fence: FencedWrite | None) -> int:
         """Read and write the buyers in batches (reads on `query`'s connection); how many."""
         with read_ahead(lambda batch: car_rows.load_buyers(query, batch),
                         list(chunks(ids, self.batch_size))) as loaded:
             for batch, buyers in loaded:
-                pipe = self.client.pipeline(transaction=False)
+                pipe = (bulk_pipeline(self.client) if fence is None
+                        else self.client.pipeline(transaction=False))
                 for buyer in buyers.values():
                     cache_writer.write_buyer(pipe, buyer)
                 if fence is None:
@@ -148,14 +161,14 @@ class CacheBuilder:
                     fence(pipe, batch, None)
         return len(ids)
 
-    def build_slugs(self, fence: Fence | None = None) -> int:
+    def build_slugs(self, fence: FencedWrite | None = None) -> int:
         """Replace the slug map atomically (write a scratch hash, then RENAME over)."""
         conn = self.connect()
         try:
             rows = CountingQuery(conn)(car_rows.SLUGS_SQL, ())
         finally:
             conn.close()
-        scratch = keys.slugs() + ":next"
+        scratch = keys.slugs_scratch()
         pipe = transaction(self.client, keys.slugs())
         pipe.delete(scratch)
         mapping = cache_writer.slug_map(rows)
@@ -175,30 +188,26 @@ class CacheBuilder:
         return len(mapping)
 
     # ------------------------------------------------------------------ full rebuild
-    def full_rebuild(self, position: dict[str, Any] | None = None) -> BuildStats:
+    def full_rebuild(self, position: dict[str, Any] | None = None,
+                     progress: ProgressFn | None = None) -> BuildStats:
         """Build every live car into a new generation, then switch readers to it at once.
 
         `position` (the binlog position read before the snapshot) is stored with the build so
-        the applier knows where replaying makes the new build current.
+        the applier knows where replaying makes the new build current. `progress` is told
+        (cars done, live cars) after every batch.
         """
         started = time.monotonic()
-        token = uuid.uuid4().hex
-        if not self.client.set(keys.rebuild_lock(), token, nx=True, px=600_000):
-            raise RuntimeError("another full rebuild is running")
-        try:
-            return self._full_rebuild(started, position)
-        finally:
-            # Release only our own lock (compare-and-delete).
-            self.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then "
-                             "return redis.call('del', KEYS[1]) end return 0",
-                             1, keys.rebuild_lock(), token)
+        with RebuildLock(self.client):
+            return self._full_rebuild(started, position, progress)
 
-    def _full_rebuild(self, started: float, position: dict[str, Any] | None) -> BuildStats:
-        build = int(self.client.incr(keys.build_counter()))
+    def _full_rebuild(self, started: float, position: dict[str, Any] | None,
+                      progress: ProgressFn | None = None) -> BuildStats:
+        now_ms = time.time_ns() // 1_000_000
+        build = int(self.client.eval(NEXT_BUILD, 1, keys.build_counter(), now_ms))
         previous = current_build(self.client)
         conn = self.connect()
         query = CountingQuery(conn)
-        written = buyers_written = 0
+        written = buyers_written = done = 0
         try:
             # One consistent snapshot across all batches, so the build is a single moment.
             with conn.cursor() as cur:
@@ -206,10 +215,12 @@ class CacheBuilder:
             live_ids = [r[0] for r in query(car_rows.LIVE_IDS_SQL, ())]
             with read_ahead(lambda batch: car_rows.load_cars(query, batch),
                             list(chunks(live_ids, self.batch_size))) as loaded:
-                for _batch, cars in loaded:
-                    pipe = self.client.pipeline(transaction=False)
+                for batch, cars in loaded:
+                    pipe = bulk_pipeline(self.client)
                     written += cache_writer.write_new_generation(pipe, build, cars.values())
                     pipe.execute()
+                    if progress is not None:
+                        progress(done := done + len(batch), len(live_ids))
             buyer_ids = [r[0] for r in query(car_rows.ALL_BUYER_IDS_SQL, ())]
             buyers_written = self._write_buyers(query, buyer_ids, None)
             conn.commit()

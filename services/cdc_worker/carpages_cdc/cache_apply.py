@@ -1,5 +1,12 @@
 """Applies a batch's Work to Valkey: selectors to cars, then fenced, batched rebuilds.
 
+Every write converges by construction: entities already holding a newer token are dropped before
+building (one round trip), a refused builder batch keeps what earlier batches wrote, each stale
+refusal removes at least one entity, and memberships that keep moving underneath (another writer)
+fall back to one entity at a time and, failing that, to the quarantine. A fault of the data (an
+entity whose build raises something that is not transient) is isolated by bisection and
+quarantined, so one bad car never blocks the stream; `repair` retries the quarantine.
+
 Blocking (the builder uses pymysql and the sync Valkey client); the applier runs it in a thread.
 """
 
@@ -16,15 +23,13 @@ from carpages_cdc import car_lookup
 from carpages_cdc.builder import CacheBuilder, CountingQuery
 from carpages_cdc.fencing import FENCED_WRITE, Fence, FenceRefused
 from carpages_cdc.metrics import Metrics
+from carpages_cdc.quarantine import Quarantine
+from carpages_cdc.transient import is_transient
 from carpages_cdc.work import Work
 
 log = logging.getLogger(__name__)
 
 Build = Callable[[Fence, list[int]], Any]
-
-
-class FenceContention(RuntimeError):
-    """Memberships kept changing underneath for every retry (the batch is retried later)."""
 
 
 @dataclass
@@ -35,6 +40,17 @@ class Applied:
     buyers: int = 0
     slugs: bool = False
     refused: int = 0
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of fenced entity: how to build a batch of them and where its tokens live."""
+
+    name: str
+    build: Build
+    position_key: Callable[[int], str]
+    fixed: bool = False  # the slug map: one entity (0) whatever the batch
 
 
 class CacheApplier:
@@ -45,57 +61,158 @@ class CacheApplier:
         self.builder = builder
         self.metrics = metrics
         self.retries = retries
+        """Conflicted attempts of one batch before it falls back to one entity at a time."""
         self.before_write = before_write
         self.script = builder.client.register_script(FENCED_WRITE)
+        self.quarantine = Quarantine(builder.client)
+        self.kinds = {
+            "cars": _Kind("cars", lambda fence, ids: builder.build_cars(ids, fence=fence),
+                          keys.car_position),
+            "buyers": _Kind("buyers", lambda fence, ids: builder.build_buyers(ids, fence=fence),
+                            keys.buyer_position),
+            "slugs": _Kind("slugs", lambda fence, ids: builder.build_slugs(fence=fence),
+                           lambda _: keys.slugs_position(), fixed=True),
+        }
 
+    # ------------------------------------------------------------------ a batch
     def apply(self, work: Work, force: bool = False) -> Applied:
-        """Rebuild everything `work` names (selectors are resolved first, in one query each)."""
+        """Rebuild everything `work` names (selectors are resolved first, in one query each).
+
+        Transient errors propagate (the caller retries the whole batch later: every write is
+        idempotent); an entity that cannot be built is quarantined and the rest is written.
+        """
         if work.selectors:
-            conn = self.builder.connect()
-            try:
-                work.resolve(car_lookup.resolve(CountingQuery(conn), work.selectors))
-            finally:
-                conn.close()
+            self._resolve(work)
         done = Applied()
-        if work.cars:
-            self.metrics.rebuild_size.labels("cars").observe(len(work.cars))
-            done.refused += self._fenced(
-                lambda fence, ids: self.builder.build_cars(ids, fence=fence),
-                keys.car_position, work.cars, force, "cars")
-            done.cars = len(work.cars)
-        if work.buyers:
-            self.metrics.rebuild_size.labels("buyers").observe(len(work.buyers))
-            done.refused += self._fenced(
-                lambda fence, ids: self.builder.build_buyers(ids, fence=fence),
-                keys.buyer_position, work.buyers, force, "buyers")
-            done.buyers = len(work.buyers)
-        if work.slugs is not None:
-            done.refused += self._fenced(
-                lambda fence, ids: self.builder.build_slugs(fence=fence),
-                lambda _: keys.slugs_position(), {0: work.slugs}, force, "slugs", fixed=True)
-            done.slugs = True
+        for name, tokens in (("cars", work.cars), ("buyers", work.buyers),
+                             ("slugs", {0: work.slugs} if work.slugs is not None else {})):
+            if not tokens:
+                continue
+            if name != "slugs":
+                self.metrics.rebuild_size.labels(name).observe(len(tokens))
+            refused, failed = self._isolated(self.kinds[name], dict(tokens), force)
+            done.refused += refused
+            done.quarantined += len(failed)
+            if failed:
+                self.quarantine.add(name, failed)
+                self.metrics.quarantined.labels(name).inc(len(failed))
+        done.cars, done.buyers, done.slugs = len(work.cars), len(work.buyers), bool(work.slugs)
         return done
 
-    def _fenced(self, build: Build, position_key: Callable[[int], str],
-                tokens: Mapping[int, str], force: bool, kind: str, fixed: bool = False) -> int:
-        """Build until written or refused as stale; returns how many entities were refused."""
+    def _resolve(self, work: Work) -> None:
+        conn = self.builder.connect()
+        try:
+            work.resolve(car_lookup.resolve(CountingQuery(conn), work.selectors))
+        finally:
+            conn.close()
+
+    # ------------------------------------------------------------------ isolation
+    def _isolated(self, kind: _Kind, tokens: dict[int, str],
+                  force: bool) -> tuple[int, list[int]]:
+        """Write `tokens`' entities; (refused as stale, entities that cannot be built).
+
+        A non-transient failure splits the batch in halves until the failing entities stand
+        alone: O(k log n) builds for k bad entities, and every good one is written.
+        """
+        try:
+            return self._fenced(kind, tokens, force), []
+        except Exception as exc:
+            if is_transient(exc) or not tokens:
+                raise
+            if len(tokens) == 1:
+                log.error("%s %s cannot be built, quarantined: %r", kind.name, next(iter(tokens)),
+                          exc)
+                return 0, list(tokens)
+            ids = sorted(tokens)
+            half = len(ids) // 2
+            refused, failed = 0, []
+            for part in (ids[:half], ids[half:]):
+                r, f = self._isolated(kind, {i: tokens[i] for i in part}, force)
+                refused += r
+                failed += f
+            return refused, failed
+
+    # ------------------------------------------------------------------ fencing
+    def _fenced(self, kind: _Kind, tokens: Mapping[int, str], force: bool) -> int:
+        """Build until every entity is written or refused as stale; how many were refused.
+
+        Terminates: each refusal either drops at least one stale entity, or counts as a
+        conflicted attempt, of which a batch gets `retries` before it goes one entity at a time.
+        """
         pending = dict(tokens)
-        refused = 0
-        for _ in range(self.retries):
-            if not pending:
-                return refused
-            fence = Fence(self.script, position_key, pending,
-                          entities=list(pending) if fixed else None, force=force,
+        refused = 0 if force else self._drop_stale(kind, pending)
+        conflicts = 0
+        while pending:
+            fence = Fence(self.script, kind.position_key, pending,
+                          entities=list(pending) if kind.fixed else None, force=force,
                           before_write=self.before_write)
             try:
-                build(fence, sorted(pending))
+                kind.build(fence, sorted(pending))
                 return refused
             except FenceRefused as exc:
                 # Stale: a newer change's rebuild already wrote these. Conflicted: memberships
-                # moved under us; the next attempt re-reads them.
+                # moved under us; the next attempt re-reads them. Batches written before the
+                # refused one are done.
+                for entity in fence.written:
+                    pending.pop(entity, None)
                 for entity in exc.stale:
                     pending.pop(entity, None)
                 refused += len(exc.stale)
-                self.metrics.fence_refused.labels(kind).inc(len(exc.stale))
-                log.debug("fenced %s write: %s", kind, exc)
-        raise FenceContention(f"{kind} write kept conflicting after {self.retries} attempts")
+                self.metrics.fence_refused.labels(kind.name).inc(len(exc.stale))
+                log.debug("fenced %s write: %s", kind.name, exc)
+                if not exc.conflicted:
+                    continue
+                conflicts += 1
+                self.metrics.fence_conflicts.labels(kind.name).inc()
+                if conflicts >= self.retries and len(pending) > 1:
+                    return refused + self._one_by_one(kind, pending, force)
+                if conflicts >= self.retries:
+                    raise ContentionPersisted(f"{kind.name} {sorted(pending)} kept conflicting "
+                                              f"after {conflicts} attempts") from exc
+        return refused
+
+    def _one_by_one(self, kind: _Kind, pending: dict[int, str], force: bool) -> int:
+        """Fallback for a batch whose memberships keep moving: the smallest write windows."""
+        log.warning("%s batch kept conflicting; writing %d entities one at a time", kind.name,
+                    len(pending))
+        refused = 0
+        for entity, token in sorted(pending.items()):
+            refused += self._fenced(kind, {entity: token}, force)
+        return refused
+
+    def _drop_stale(self, kind: _Kind, pending: dict[int, str]) -> int:
+        """Drop entities whose stored token is newer than ours (one round trip, no build)."""
+        ids = [0] if kind.fixed else list(pending)
+        pipe = self.builder.client.pipeline(transaction=False)
+        for entity in ids:
+            pipe.get(kind.position_key(entity))
+        stored = pipe.execute()
+        stale = [e for e, current in zip(ids, stored, strict=True)
+                 if current is not None and current.decode() > pending[e]]
+        for entity in stale:
+            del pending[entity]
+        if stale:
+            self.metrics.fence_refused.labels(kind.name).inc(len(stale))
+        return len(stale)
+
+    # ------------------------------------------------------------------ quarantine
+    def repair(self) -> tuple[int, int]:
+        """Rebuild the quarantined entities now (forced); (repaired, still failing)."""
+        held = self.quarantine.members()
+        repaired = failing = 0
+        for name, ids in held.items():
+            if name not in self.kinds or not ids:
+                continue
+            _, failed = self._isolated(self.kinds[name], dict.fromkeys(ids, ""), True)
+            good = sorted(set(ids) - set(failed))
+            self.quarantine.remove(name, good)
+            repaired += len(good)
+            failing += len(failed)
+        if repaired or failing:
+            log.info("quarantine repair: %d rebuilt, %d still failing", repaired, failing)
+        self.metrics.quarantine_size.set(failing)
+        return repaired, failing
+
+
+class ContentionPersisted(RuntimeError):
+    """One entity's memberships kept changing under every attempt: it is quarantined."""

@@ -22,17 +22,14 @@ import orjson
 from carpages_shared import keys
 from carpages_shared.assembly import (
     IndexEntry,
+    car_entries,
     card_json,
     epoch,
     index_entry,
-    page_json,
-    private_fields,
 )
 from carpages_shared.car_rows import LIVE, BuyerRecord, CarRecord
 
 Pipeline = Any  # valkey.client.Pipeline; untyped upstream
-PRIVATE_FIELDS = ("seller_mobile_no", "inspection_report")
-"""Every field assembly.private_fields can write (absent ones are deleted after the HSET)."""
 _STAGING_PREFIX = secrets.token_hex(4)
 _staging_ids = itertools.count()
 
@@ -184,16 +181,15 @@ def remove_index(pipe: Pipeline, build: int, car_id: int, entry: IndexEntry | No
 
 def write_entries(pipe: Pipeline, car: CarRecord) -> None:
     """Write a live car's own keys: page, paid-only hash, interested set (not the index)."""
-    pipe.set(keys.dedicated_page(car.id), page_json(car))
-    private = private_fields(car)
+    entries = car_entries(car)
+    pipe.set(keys.dedicated_page(car.id), entries.page)
     # Overwrite first, then drop fields the car no longer has: a paid buyer never catches the
     # hash without the seller's number.
-    pipe.hset(keys.car_private(car.id), mapping=private)
-    stale = [f for f in PRIVATE_FIELDS if f not in private]
-    if stale:
-        pipe.hdel(keys.car_private(car.id), *stale)
+    pipe.hset(keys.car_private(car.id), mapping=entries.private)
+    if entries.stale_private:
+        pipe.hdel(keys.car_private(car.id), *entries.stale_private)
     gone = [keys.car_missing(car.id)]
-    replace_set(pipe, keys.car_interested(car.id), car.interested, gone)
+    replace_set(pipe, keys.car_interested(car.id), entries.interested, gone)
     delete_keys(pipe, gone)
 
 

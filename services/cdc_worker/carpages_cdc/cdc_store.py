@@ -138,15 +138,38 @@ class CdcStore:
         self._run(work)
 
     # ------------------------------------------------------------------ lease
+    def lock_name(self) -> str:
+        """The server-side named lock (GET_LOCK) the lease holder's session keeps."""
+        return f"carpages_cdc.lease.{self.name}"[:64]
+
     def try_acquire(self, ttl_s: float) -> tuple[bool, str]:
-        """Take or renew the lease if free, expired or ours; returns (held, current owner)."""
+        """Take or renew the lease if free, expired, ours, or held by a dead process; returns
+        (held, current owner).
+
+        Besides the row, the holder's MySQL session keeps a named lock (GET_LOCK), which the
+        server releases the moment that session ends. A contender that gets the lock knows no
+        live publisher holds the lease, so a killed holder's lease is taken over at once
+        instead of after its TTL; the row (owner, epoch, expiry) still fences the checkpoint.
+        A holder whose session dropped (a MySQL restart) takes the lock again on its next
+        renewal, unless a contender got there first: then its renewal fails and it stands by.
+        """
         ttl_us = int(ttl_s * 1_000_000)
+        lock = self.lock_name()
 
         def work(conn: Any) -> tuple[bool, str]:
             with conn.cursor() as cur:
+                cur.execute("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (lock,))
+                alone = bool((cur.fetchone() or (0,))[0])
+                if not alone:
+                    cur.execute("SELECT GET_LOCK(%s, 0)", (lock,))
+                    alone = (cur.fetchone() or (0,))[0] == 1
                 cur.execute(f"SELECT owner, expires_at > UTC_TIMESTAMP(6) FROM {CDC_SCHEMA}.lease "
                             "WHERE name = %s FOR UPDATE", (self.name,))
                 row = cur.fetchone()
+                if not alone:
+                    # A live session holds the lock: that publisher keeps (or is taking) it.
+                    conn.rollback()
+                    return False, str(row[0]) if row else "(another publisher)"
                 if row is None:
                     try:
                         cur.execute(f"INSERT INTO {CDC_SCHEMA}.lease (name, owner, expires_at) "
@@ -155,15 +178,13 @@ class CdcStore:
                     except pymysql.err.IntegrityError:
                         conn.rollback()  # someone inserted first
                         return False, "(another publisher)"
-                elif row[0] == self.owner or not row[1]:
+                else:
+                    # Ours, expired, or its holder's session is gone (we have the lock).
                     # MySQL assigns left to right: the epoch compares the *old* owner.
                     cur.execute(f"UPDATE {CDC_SCHEMA}.lease SET "
                                 "epoch = epoch + IF(owner = %s, 0, 1), owner = %s, "
                                 "expires_at = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND "
                                 "WHERE name = %s", (self.owner, self.owner, ttl_us, self.name))
-                else:
-                    conn.rollback()
-                    return False, str(row[0])
             conn.commit()
             return True, self.owner
         return self._run(work)
@@ -174,6 +195,7 @@ class CdcStore:
             with conn.cursor() as cur:
                 cur.execute(f"DELETE FROM {CDC_SCHEMA}.lease WHERE name = %s AND owner = %s",
                             (self.name, self.owner))
+                cur.execute("SELECT RELEASE_LOCK(%s)", (self.lock_name(),))
             conn.commit()
         self._run(work)
 

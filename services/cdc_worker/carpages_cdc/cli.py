@@ -19,31 +19,19 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any
 
 import pymysql
 import valkey
-from carpages_shared.dsn import mysql_params
+from carpages_shared import logs
+from carpages_shared.progress import Progress
 
-from carpages_cdc import binlog_server, bootstrap, liveness
-from carpages_cdc.builder import CacheBuilder, NoBuild
+from carpages_cdc import binlog_server, bootstrap, liveness, wiring
+from carpages_cdc.builder import NoBuild
 from carpages_cdc.cdc_store import CdcStore
-from carpages_cdc.mysql_pool import ConnectionPool
 from carpages_cdc.settings import WorkerSettings
+from carpages_cdc.wiring import make_builder
 
 log = logging.getLogger("carpages_cdc")
-
-
-def make_builder(settings: WorkerSettings, batch_size: int | None = None) -> CacheBuilder:
-    """A builder wired to the configured MySQL (pooled connections) and Valkey; close() it."""
-    params = mysql_params(settings.mysql_url)
-
-    def connect() -> pymysql.connections.Connection[Any]:
-        return pymysql.connect(**params)
-
-    client = valkey.Valkey.from_url(settings.valkey_url)
-    return CacheBuilder(ConnectionPool(connect), client,
-                        batch_size=batch_size or settings.build_batch_size)
 
 
 def rebuild(settings: WorkerSettings, args: argparse.Namespace) -> int:
@@ -51,7 +39,8 @@ def rebuild(settings: WorkerSettings, args: argparse.Namespace) -> int:
     builder = make_builder(settings)
     try:
         position = bootstrap.position_if_readable(settings.cdc_url())
-        stats = bootstrap.full_rebuild(builder, position)
+        with Progress("rebuild", "cars") as progress:
+            stats = bootstrap.full_rebuild(builder, position, progress=progress)
     finally:
         builder.close()
     print(f"rebuild: build {stats.build}: {stats.cars_written} live cars, "
@@ -124,8 +113,9 @@ def reconcile_cmd(settings: WorkerSettings, args: argparse.Namespace) -> int:
 
     builder = make_builder(settings)
     try:
-        report = reconcile.reconcile(builder, sample=args.sample, repair=args.repair,
-                                     recheck_s=args.recheck)
+        with Progress("reconcile", "cars") as progress:
+            report = reconcile.reconcile(builder, sample=args.sample, repair=args.repair,
+                                         recheck_s=args.recheck, progress=progress)
     except NoBuild as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 2
@@ -149,7 +139,7 @@ def check(settings: WorkerSettings, args: argparse.Namespace) -> int:
     if local is not None:
         alive, description = local
     else:
-        client = valkey.Valkey.from_url(settings.valkey_url, socket_timeout=3)
+        client = wiring.valkey(settings, timeout_s=3)
         try:
             alive, description = liveness.check(client, args.role, settings.instance,
                                                 args.max_age)
@@ -183,8 +173,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `cdc_worker`."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logs.configure(args.log_level)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     if args.command == "check" and not args.role:
         print("check needs --role apply|publish", file=sys.stderr)

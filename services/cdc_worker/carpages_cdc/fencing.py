@@ -8,13 +8,16 @@ re-checks, for cars, that the index memberships the builder read are still what 
 (compare-and-set), since the builder removes a car from the indexes it *read* it was in.
 
 Refused entities are reported back (FenceRefused); the caller drops the stale ones (a newer
-state is already there) and retries the rest (docs/cdc.md, "Fencing").
+state is already there), keeps what earlier batches of the same build wrote (`Fence.written`) and
+retries the rest (docs/cdc.md, "Fencing").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from carpages_shared.valkey_internals import queued_commands
 
 from carpages_cdc.position import TOKEN_FLOOR
 
@@ -84,6 +87,8 @@ class Fence:
         say and leave them as they are; the memberships compare-and-set still applies."""
         self.before_write = before_write
         """Test seam: runs after the builder read MySQL and before the write (interleaving)."""
+        self.written: set[int] = set()
+        """Entities whose batch was written: a refusal in a later batch leaves them done."""
 
     def __call__(self, pipe: Any, ids: Sequence[int],
                  read: tuple[str, Sequence[bytes | None]] | None) -> None:
@@ -96,7 +101,7 @@ class Fence:
             value = expected.get(entity)
             args += [entity, self.tokens.get(entity, TOKEN_FLOOR),
                      "0" if value is None else "1", b"" if value is None else value]
-        commands = [command for command, _options in pipe.command_stack]
+        commands = [command for command, _options in queued_commands(pipe)]
         args.append(len(commands))
         for command in commands:
             args.append(len(command))
@@ -108,3 +113,4 @@ class Fence:
         stale, conflicted = self.script(keys=[*keys, *members], args=args)
         if stale or conflicted:
             raise FenceRefused([int(s) for s in stale], [int(c) for c in conflicted])
+        self.written.update(entities)

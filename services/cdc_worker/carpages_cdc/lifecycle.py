@@ -26,6 +26,17 @@ async def sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
+def stray_cancel(exc: BaseException) -> bool:
+    """Whether `exc` is a CancelledError nobody asked this task for: a library awaiting a task
+    it cancelled itself (aiokafka's producer, stopped after its sender was halted, re-raises the
+    cancelled in-flight request). That is a failure to handle like any other, not a request to
+    stop — letting it through would end the process. A real cancellation of the current task
+    (`cancelling()` > 0) is never stray."""
+    task = asyncio.current_task()
+    return (isinstance(exc, asyncio.CancelledError) and task is not None
+            and task.cancelling() == 0)
+
+
 async def first_of(*awaitables: Awaitable[Any]) -> None:
     """Run together until the first finishes; cancel the rest; re-raise the first's error."""
     tasks = [asyncio.ensure_future(a) for a in awaitables]

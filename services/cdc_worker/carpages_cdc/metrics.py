@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from carpages_shared import metrics_endpoint
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000)
@@ -21,6 +21,10 @@ class Metrics:
                                  "row changes acknowledged by the broker", ["table"], registry=r)
         self.publish_errors = Counter("carpages_cdc_publish_errors_total",
                                       "publish sessions ended by an error", ["kind"], registry=r)
+        self.binlog_lag = Gauge("carpages_cdc_binlog_lag_seconds",
+                                "how far behind MySQL the publisher reads: age of the last row "
+                                "event read (0 when the stream is idle and caught up)",
+                                registry=r)
         self.in_flight = Gauge("carpages_cdc_in_flight_messages",
                                "messages sent, not yet acknowledged", registry=r)
         self.checkpoint_file = Gauge("carpages_cdc_checkpoint_file_index",
@@ -49,20 +53,27 @@ class Metrics:
         self.full_rebuilds = Counter("carpages_cdc_full_rebuilds_total",
                                      "full rebuilds started by this worker", ["reason"],
                                      registry=r)
+        self.fence_conflicts = Counter("carpages_cdc_fence_conflicts_total",
+                                       "fenced batches re-read: memberships moved underneath",
+                                       ["kind"], registry=r)
+        self.quarantined = Counter("carpages_cdc_quarantined_total",
+                                   "entities set aside because they could not be built",
+                                   ["kind"], registry=r)
+        self.quarantine_size = Gauge("carpages_cdc_quarantine_size",
+                                     "entities still failing after the last repair pass",
+                                     registry=r)
+        self.broker_resets = Counter("carpages_cdc_broker_resets_total",
+                                     "times the broker was found to have lost data (the cache "
+                                     "was rebuilt)", registry=r)
+        # both roles
+        self.fault_episodes = Counter("carpages_cdc_fault_episodes_total",
+                                      "runs of transient failures (MySQL, Valkey, broker), "
+                                      "each retried with back-off", ["role", "error"],
+                                      registry=r)
         self.divergence = Gauge("carpages_cdc_reconcile_divergence_ratio",
                                 "divergent / checked cars in the last sampled reconcile",
                                 registry=r)
 
-    @contextlib.contextmanager
-    def serve(self, port: int) -> Iterator[None]:
+    def serve(self, port: int) -> contextlib.AbstractContextManager[None]:
         """Serve /metrics on `port` (0 = not at all) for the duration of the block."""
-        if not port:
-            yield
-            return
-        server, thread = start_http_server(port, addr="0.0.0.0", registry=self.registry)
-        try:
-            yield
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
+        return metrics_endpoint.serve(self.registry, port)

@@ -16,12 +16,21 @@ import time
 from dataclasses import dataclass, field
 
 from carpages_shared import car_rows, keys
+from carpages_shared.progress import ProgressFn
 
 from carpages_cdc import cache_audit
 from carpages_cdc.builder import CacheBuilder, NoBuild, current_build
 from carpages_cdc.cache_apply import CacheApplier
 from carpages_cdc.metrics import Metrics
 from carpages_cdc.work import Work
+
+
+class BuildChanging(NoBuild):
+    """A full rebuild ran during the check: the build compared is no longer (or soon not) served.
+
+    Changes stop flowing into the old build while a rebuild writes the new one, so a comparison
+    against it would report divergence that nobody sees; the caller should simply try again.
+    """
 
 
 @dataclass
@@ -60,18 +69,21 @@ class Report:
 
 
 def reconcile(builder: CacheBuilder, sample: float = 1.0, repair: bool = False,
-              recheck_s: float = 2.0, rng: random.Random | None = None) -> Report:
-    """Compare (and with `repair`, fix) the cache; blocking."""
+              recheck_s: float = 2.0, rng: random.Random | None = None,
+              progress: ProgressFn | None = None) -> Report:
+    """Compare (and with `repair`, fix) the cache; blocking. `progress` follows the live cars'
+    check (cars checked, cars to check), the bulk of the work."""
     current = current_build(builder.client)
     if current is None:
         raise NoBuild("no listing build: nothing to reconcile (run `cdc_worker rebuild`)")
+    _steady(builder, current[0])
     report = Report(build=current[0], sample=sample)
     live = cache_audit.ids(builder, car_rows.LIVE_IDS_SQL)
     full = sample >= 1
     ids = live if full else sorted((rng or random.Random()).sample(
         live, k=min(len(live), max(1, math.ceil(len(live) * sample)))) if live else [])
     report.cars_checked = len(ids)
-    suspects = set(cache_audit.check_cars(builder, report.build, ids))
+    suspects = set(_check_cars(builder, report.build, ids, progress))
     buyers: list[int] = []
     if full:
         suspects |= cache_audit.cached_ids(builder.client, report.build) - set(live)
@@ -90,9 +102,31 @@ def reconcile(builder: CacheBuilder, sample: float = 1.0, repair: bool = False,
     if strays:
         report.stray_members = sorted(strays & cache_audit.stray_members(builder, report.build))
     report.slugs_divergent = slugs and cache_audit.slugs_differ(builder)
+    _steady(builder, report.build)
     if repair and not report.in_step:
         _repair(builder, report)
     return report
+
+
+def _check_cars(builder: CacheBuilder, build: int, ids: list[int],
+                progress: ProgressFn | None) -> dict[int, list[str]]:
+    """`cache_audit.check_cars`, a chunk at a time when someone follows the progress."""
+    if progress is None:
+        return cache_audit.check_cars(builder, build, ids)
+    diffs: dict[int, list[str]] = {}
+    for start in range(0, len(ids), cache_audit.CHUNK):
+        diffs.update(cache_audit.check_cars(builder, build, ids[start:start + cache_audit.CHUNK]))
+        progress(min(start + cache_audit.CHUNK, len(ids)), len(ids))
+    return diffs
+
+
+def _steady(builder: CacheBuilder, build: int) -> None:
+    """Raise BuildChanging unless `build` is served and no full rebuild is replacing it."""
+    current = current_build(builder.client)
+    if current is None or current[0] != build:
+        raise BuildChanging(f"build {build} was replaced during the check; try again")
+    if builder.client.exists(keys.rebuild_lock()):
+        raise BuildChanging(f"a full rebuild is replacing build {build}; try again after it")
 
 
 def _repair(builder: CacheBuilder, report: Report) -> None:

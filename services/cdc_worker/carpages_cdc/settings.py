@@ -48,6 +48,16 @@ class WorkerSettings(BaseSettings):
     topic_replication: int = Field(1, ge=1, le=10, description="3 on a real Kafka cluster")
     dead_letter_topic: str = "carpages_cdc.dead_letter"
     group_id: str = "carpages-applier"
+    partitions: str = Field(
+        "group", pattern=r"^(group|all|\d+/\d+)$",
+        description="'group': share the partitions with the group's other appliers (consumer "
+        "group rebalancing); 'all' or 'k/n': take every partition p with p % n == k without "
+        "joining a group (a fixed set of appliers, e.g. a StatefulSet's ordinals): a restart or "
+        "a broker restart resumes at once, with no rebalance to wait for")
+    static_membership: bool = Field(
+        True, description="join the group as `CDC_INSTANCE` (KIP-345): a restarted applier "
+        "takes its partitions back at once instead of after the dead member's session "
+        "timeout; every applier of a group needs its own CDC_INSTANCE (the pod name)")
 
     # ------------------------------------------------------------------ publisher
     queue_size: int = Field(2000, ge=1, description="binlog items between reader and sender "
@@ -74,7 +84,9 @@ class WorkerSettings(BaseSettings):
     apply_batch_max: int = Field(2000, ge=1, description="records per getmany")
     apply_build_batch_size: int = Field(
         200, ge=1, description="cars per fenced write (one Lua call blocks Valkey that long)")
-    fence_retries: int = Field(8, ge=1)
+    fence_retries: int = Field(8, ge=1, description="conflicted attempts of a fenced batch "
+                               "before it is written one entity at a time")
+    quarantine_repair_s: float = Field(30.0, gt=0, description="retry quarantined entities")
     rebuild_overlap_s: float = Field(
         600.0, ge=0, description="work re-applied after someone else's full rebuild switches")
     liveness_stale_s: float = Field(120.0, gt=0, description="no loop turn this long = wedged")
@@ -86,11 +98,29 @@ class WorkerSettings(BaseSettings):
 
     # ------------------------------------------------------------------ retries
     retry_initial_s: float = Field(0.2, gt=0)
-    retry_max_s: float = Field(10.0, gt=0)
-    apply_retry_attempts: int = Field(10, ge=1, description="then exit non-zero (uncommitted)")
+    retry_max_s: float = Field(
+        2.0, gt=0, description="back-off cap between publish sessions: a MySQL or broker that "
+        "is back is used within seconds (each retry costs one connection attempt)")
+    apply_backoff_max_s: float = Field(
+        2.0, gt=0, description="the applier's back-off cap: it retries a batch forever, and a "
+        "dependency that is back must be used within seconds")
+    valkey_timeout_s: float = Field(
+        10.0, gt=0, description="socket timeout of the worker's Valkey commands: longer than "
+        "any one write, so a frozen Valkey fails the call instead of wedging the loop")
     shutdown_timeout_s: float = Field(20.0, gt=0)
 
     # ------------------------------------------------------------------ derived
+    def partition_share(self) -> tuple[int, int] | None:
+        """(k, n) when this applier takes a fixed share of the partitions; None = group."""
+        if self.partitions == "group":
+            return None
+        if self.partitions == "all":
+            return 0, 1
+        k, n = (int(x) for x in self.partitions.split("/"))
+        if not 0 <= k < n:
+            raise ValueError(f"CDC_PARTITIONS={self.partitions}: need 0 <= k < n")
+        return k, n
+
     def capture_database(self) -> str:
         """The schema whose tables are captured and rebuilt."""
         return self.database or urlsplit(self.mysql_url).path.lstrip("/")

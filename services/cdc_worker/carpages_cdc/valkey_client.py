@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import valkey
+from carpages_shared import valkey_internals as internals
 from valkey.cluster import ValkeyCluster
 
 
@@ -30,5 +31,5 @@ def transaction(client: Any, key: str) -> Any:
     """A MULTI/EXEC pipeline for keys sharing `key`'s hash tag (standalone or cluster)."""
     if is_cluster(client):
         # The owning node's plain client: MULTI/EXEC is valid there for keys of one slot.
-        return client.get_node_from_key(key).valkey_connection.pipeline(transaction=True)
+        return internals.node_client(client, key).pipeline(transaction=True)
     return client.pipeline(transaction=True)

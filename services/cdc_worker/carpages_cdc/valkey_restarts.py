@@ -1,0 +1,54 @@
+"""Notices a Valkey that came back *with* data: restarted from a snapshot, or failed over.
+
+An empty Valkey is easy (no `meta`: the applier rebuilds everything). One that restarted from an
+RDB/AOF snapshot, or a replica promoted after a failover, holds an older state instead, and the
+Kafka offsets of the changes it lost were already committed: nothing would ever re-apply them.
+Every Valkey process has its own run id, so the applier keeps the id it last wrote under in
+Valkey itself (`keys.valkey_run`); finding a different one there means the data came from
+another run, and the whole cache is rebuilt. The check costs two small round trips and runs at
+most once per `interval_s`, and at the next chance after a lost connection. (Only checking after
+errors is not enough: valkey-py reconnects and retries a command once by itself, so a quick
+restart can go by without the applier seeing any error.)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from carpages_shared import keys
+
+from carpages_cdc.builder import current_build
+
+log = logging.getLogger(__name__)
+
+
+class ValkeyRestarts:
+    """`restarted_with_data()` after `suspect()`: whether the data came from another run."""
+
+    def __init__(self, client: Any, interval_s: float = 1.0) -> None:
+        self.client = client
+        self.interval_s = interval_s
+        self.suspected = True  # look once at start-up
+        self.next_look = 0.0
+
+    def suspect(self) -> None:
+        """A connection was lost: look at the next chance."""
+        self.suspected = True
+
+    def restarted_with_data(self) -> bool:
+        """Blocking: True when Valkey holds a cache written under another Valkey run."""
+        now = time.monotonic()
+        if not self.suspected and now < self.next_look:
+            return False
+        run_id = str(self.client.info("server")["run_id"])
+        before = self.client.getset(keys.valkey_run(), run_id)
+        self.suspected, self.next_look = False, now + self.interval_s
+        if before is None or before.decode() == run_id:
+            return False  # the same run, or no mark (an empty Valkey is rebuilt anyway)
+        if current_build(self.client) is None:
+            return False
+        log.warning("Valkey's data comes from another run (%s, now %s): a restart from a "
+                    "snapshot or a failover; rebuilding the cache", before.decode(), run_id)
+        return True
