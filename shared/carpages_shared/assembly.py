@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from typing import Final
 
 import orjson
 
@@ -25,6 +26,8 @@ from carpages_shared.payloads import (
 )
 
 CARD_IMAGES = 4
+PRIVATE_FIELDS: Final = ("seller_mobile_no", "inspection_report")
+"""Every paid-only field a car's private hash can hold (private_fields writes a subset)."""
 
 
 def iso(moment: dt.datetime) -> str:
@@ -127,6 +130,29 @@ def private_fields(car: CarRecord) -> dict[str, bytes]:
         # Re-serialise through orjson so the stored report is compact, canonical JSON.
         fields["inspection_report"] = orjson.dumps(orjson.loads(car.inspection[2]))
     return fields
+
+
+@dataclass(frozen=True)
+class CarEntries:
+    """What a live car's own cache keys hold (not its listing index): both writers of those
+    keys — the API's miss fill and the worker — write exactly this."""
+
+    page: bytes
+    """The public dedicated page JSON."""
+    private: dict[str, bytes]
+    """Paid-only fields the car has."""
+    stale_private: tuple[str, ...]
+    """Paid-only fields it lacks (to delete from a hash that may still hold them)."""
+    interested: tuple[int, ...]
+    """Buyer ids interested in the car."""
+
+
+def car_entries(car: CarRecord) -> CarEntries:
+    """A live car's page bytes, private fields and interested buyer ids."""
+    private = private_fields(car)
+    return CarEntries(page_json(car), private,
+                      tuple(f for f in PRIVATE_FIELDS if f not in private),
+                      tuple(sorted(car.interested)))
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,29 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 Query = Callable[[str, Sequence[Any]], Sequence[tuple[Any, ...]]]
 """Runs one SQL statement with parameters and returns all rows (the caller owns the cursor)."""
+
+
+class Cursors(Protocol):
+    """A DB-API connection (pymysql's, or one lent by a pool): all `connection_query` needs."""
+
+    def cursor(self) -> Any: ...
+
+
+def connection_query(conn: Cursors) -> Query:
+    """The Query running each statement in a fresh cursor of `conn` (no I/O until called)."""
+
+    def run(sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+
+    return run
 
 LIVE = "live"
 

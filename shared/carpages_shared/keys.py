@@ -34,8 +34,6 @@ OLD_BUILD_TTL: Final = 120
 """Grace period for the previous build's keys after a switch (readers mid-request finish)."""
 HEARTBEAT_TTL: Final = 30
 
-LISTING_TAG: Final = "{cp}"
-
 NUMERIC_FIELDS: Final = ("price", "year", "km", "created", "rating")
 """Sorted-set indexes: member = car id, score = the value."""
 SET_FIELDS: Final = (
@@ -132,7 +130,9 @@ def meta() -> str:
 
 
 def build_counter() -> str:
-    """STRING counter: INCR gives the next build number."""
+    """STRING counter of build numbers. A new build takes max(counter, unix milliseconds) + 1, so a
+    number never comes back, not even after Valkey lost its data (a flush, a restart, a restored
+    snapshot): readers keep copies by (build, version) and must never meet an old name again."""
     return "{cp}:builds"
 
 
@@ -211,6 +211,11 @@ def slugs() -> str:
     return "{cp}:slugs"
 
 
+def slugs_scratch() -> str:
+    """HASH: the next slug map while the builder writes it, RENAMEd over `slugs()` (builder)."""
+    return "{cp}:slugs:next"
+
+
 def slugs_position() -> str:
     """STRING: fencing token of the newest change applied to the slug map (applier)."""
     return "{cp}:slugs:pos"
@@ -249,5 +254,30 @@ def worker_heartbeat(role: str) -> str:
 
 
 def rebuild_lock() -> str:
-    """STRING with PX: held while a full rebuild runs, so two never overlap."""
+    """STRING with PX (REBUILD_LOCK_TTL_MS, renewed while the rebuild runs): held while a full
+    rebuild runs, so two never overlap; a killed builder's lock lapses within the TTL."""
     return "{cp}:rebuild:lock"
+
+
+REBUILD_LOCK_TTL_MS: Final = 10_000
+"""Lease of the full-rebuild lock; its holder renews it every third of that."""
+
+
+def quarantine() -> str:
+    """SET of `car:<id>`, `buyer:<id>`, `slugs:0`, `full:0`: entities the applier could not
+    build (a fault of the data, not a dependency); its repair pass retries them until they
+    build, so the stream never waits on them."""
+    return "{cdc}:quarantine"
+
+
+def valkey_run() -> str:
+    """STRING: the run id of the Valkey process the applier last wrote under; another id found
+    here means the data came back from a snapshot or a failover (the cache is rebuilt)."""
+    return "{cdc}:valkey:run"
+
+
+def applier_offsets(group: str) -> str:
+    """HASH `topic:partition` -> next offset the consumer group committed (written by the
+    applier after each commit): a broker whose committed offsets or log end fall below these
+    lost data, and the applier rebuilds the whole cache."""
+    return f"{{cdc}}:offsets:{group}"

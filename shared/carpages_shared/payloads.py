@@ -163,8 +163,19 @@ class RowChanged(_Frozen):
     source: SourcePosition
 
 
+class InvalidParam(BaseModel):
+    """One rejected parameter of a 422 (extra keys may follow; clients must ignore them)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    param: str = Field(description="the parameter's name, or `request`")
+    message: str
+
+
 class ErrorBody(_Frozen):
-    """Every 4xx/5xx JSON body."""
+    """Every 4xx/5xx JSON body. `detail` is a list of InvalidParam for a 422, an object naming
+    what was not found for a 404 (`{"car_id": 7}`, `{"slug": ..., "token": ...}`), a short
+    string (401, 503, 500) or null."""
 
     error: str
-    detail: str | list[dict[str, object]] | None = None
+    detail: str | list[InvalidParam] | dict[str, str | int] | None = None

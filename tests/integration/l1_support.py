@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from carpages_api.page_l1 import PageL1
+from carpages_api.dedicated.l1 import PageL1
 from fastapi import FastAPI
 
 WAIT_S = 15.0
@@ -13,7 +13,7 @@ WAIT_S = 15.0
 
 def l1_of(app: FastAPI) -> PageL1:
     """The app's L1 (the test's settings enable it)."""
-    l1 = app.state.carpages.extras["page_service"].l1
+    l1 = app.state.services.pages.l1
     assert isinstance(l1, PageL1)
     return l1
 

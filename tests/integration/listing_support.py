@@ -20,6 +20,7 @@ import pymysql
 import valkey
 from asgi_lifespan import LifespanManager
 from carpages_api.app import create_app
+from carpages_api.bootstrap import Services
 from carpages_api.settings import ApiSettings
 from carpages_cdc.builder import CacheBuilder
 from carpages_shared.dsn import mysql_params
@@ -69,13 +70,13 @@ class Api:
     app: FastAPI
 
     @property
-    def extras(self) -> dict[str, Any]:
-        extras: dict[str, Any] = self.app.state.carpages.extras
-        return extras
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
 
     def fills(self) -> float:
         """How many pages this app filled from MySQL (the single-flight counter)."""
-        value = self.extras["metrics"].registry.get_sample_value("carpages_page_fills_total")
+        value = self.services.metrics.registry.get_sample_value("carpages_page_fills_total")
         return float(value or 0)
 
     async def get(self, path: str, **kw: Any) -> httpx.Response:
@@ -105,6 +106,12 @@ def full_build(mysql: str, valkey_url: str) -> None:
         CacheBuilder(lambda: pymysql.connect(**params), client).full_rebuild()
     finally:
         client.close()
+
+
+def tiny_settings(mysql: str, valkey_url: str, secret: str) -> ApiSettings:
+    """Settings for the session Valkey (flushed) with the tiny catalogue of `mysql` built in."""
+    full_build(mysql, valkey_url)
+    return ApiSettings(valkey_url=valkey_url, mysql_url=mysql, jwt_secret=secret)
 
 
 def ids_of(body: dict[str, Any]) -> list[int]:

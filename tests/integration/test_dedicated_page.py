@@ -26,7 +26,7 @@ from carpages_shared.payloads import DedicatedPageResponse
 from tests.conftest import mysql_url, root_conn
 from tests.integration import tiny_catalogue as tiny
 from tests.integration.l1_support import wait_for_l1
-from tests.integration.listing_support import Api, full_build, serving
+from tests.integration.listing_support import Api, full_build, serving, tiny_settings
 
 SECRET = "dedicated-page-test-secret-" + "0123456789" * 4  # >= 64 bytes, so HS512 is quiet
 PAID_FIELDS = ("seller_mobile_no", "inspection_report")
@@ -47,10 +47,7 @@ def bearer(buyer_id: int | str, **kw: Any) -> dict[str, str]:
 
 @pytest.fixture
 def settings(stack_env: stack.StackEnv, tiny_db: str, valkey_url: str) -> ApiSettings:
-    """Settings for the session Valkey (flushed) with the tiny catalogue built into it."""
-    db_url = mysql_url(stack_env, tiny_db)
-    full_build(db_url, valkey_url)
-    return ApiSettings(valkey_url=valkey_url, mysql_url=db_url, jwt_secret=SECRET)
+    return tiny_settings(mysql_url(stack_env, tiny_db), valkey_url, SECRET)
 
 
 @pytest.fixture
@@ -92,7 +89,7 @@ async def test_both_path_spellings_answer_the_same(api: Api) -> None:
 
 
 def test_listing_path_is_not_captured_by_the_car_route() -> None:
-    from carpages_api.routes import dedicated
+    from carpages_api.web import dedicated
     from starlette.routing import Match
 
     for path in ("/listing/", "/listing"):
@@ -299,9 +296,11 @@ async def test_unknown_ids_are_negatively_cached(api: Api, valkey_sync: valkey.V
     ttl = valkey_sync.ttl(keys.car_missing(tiny.NONEXISTENT))
     assert 0 < ttl <= keys.MISSING_TTL
     selects = com_select(stack_env)
-    for _ in range(5):
+    for _ in range(20):
         assert (await api.get(f"/listing/{tiny.NONEXISTENT}/")).status_code == 404
-    assert com_select(stack_env) == selects
+    # Com_Select is server-wide: the stack's CDC roles select now and then too. Twenty misses
+    # that reached MySQL would be at least twenty SELECTs; background work is a handful.
+    assert com_select(stack_env) - selects < 10
     assert api.fills() == 1
 
 
@@ -361,7 +360,8 @@ async def test_openapi_documents_the_response_model(api: Api) -> None:
     assert ok == {"$ref": "#/components/schemas/DedicatedPageResponse"}
     schema = spec["components"]["schemas"]["DedicatedPageResponse"]["properties"]
     assert {"is_seen", "interested_people", "seller_mobile_no", "price"} <= set(schema)
-    assert {p["name"] for p in operation["parameters"]} == {"car_id", "seen_car_ids"}
+    assert {p["name"] for p in operation["parameters"]} == {"car_id", "seen_car_ids",
+                                                           "seen_card_ids"}
 
 
 # ----------------------------------------------------------------------------- Valkey outage
@@ -397,8 +397,14 @@ async def test_valkey_outage_is_a_quick_503_and_recovers(
         try:
             held = await asyncio.wait_for(api.get("/listing/1/"), 10)
             frozen = await asyncio.wait_for(api.get("/listing/2/"), 10)
+            # The listing lane answers the outage itself (the route would wait out a second
+            # timeout): the same JSON 503 as the app's handler.
+            listing = await asyncio.wait_for(api.get("/listing/?order_by=newest"), 10)
         finally:
             os.kill(server.pid, signal.SIGCONT)
+        assert listing.status_code == 503
+        assert listing.headers["retry-after"] == str(settings.retry_after_s)
+        assert listing.json() == {"error": "cache unavailable", "detail": "TimeoutError"}
         assert held.status_code == 200
         assert frozen.status_code == 503
         assert frozen.headers["retry-after"] == str(settings.retry_after_s)
@@ -457,7 +463,7 @@ async def test_requests_beyond_the_pool_wait_for_a_connection(settings: ApiSetti
         assert [a.status_code for a in answers] == [200] * len(sizes)
         assert [len(a.json()["results"]) for a in answers] == [
             min(size, len(tiny.LIVE)) for size in sizes]
-        pool = api.app.state.carpages.readers.primary.connection_pool
+        pool = api.services.readers.primary.connection_pool
         held: list[Any] = []
         while True:  # take every connection the background listeners do not hold
             try:

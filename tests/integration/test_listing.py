@@ -298,7 +298,7 @@ async def test_a_new_version_is_read_without_pubsub(api: Api, vk: valkey.Valkey)
     vk.hincrby(keys.meta(), "version", 1)  # no PUBLISH: only the in-pipeline check sees it
     after = await api.json("/listing/?order_by=price_asc&page_size=3")
     assert after == before
-    assert api.extras["listing_reader"].generation.current == current_build(vk)
+    assert api.services.listing.generation.current == current_build(vk)
     version = current_build(vk)
     assert version is not None
     # The result was recomposed under the new version's key.
@@ -306,7 +306,7 @@ async def test_a_new_version_is_read_without_pubsub(api: Api, vk: valkey.Valkey)
 
 
 async def test_pubsub_refreshes_the_generation(api: Api, vk: valkey.Valkey) -> None:
-    generation = api.extras["listing_reader"].generation
+    generation = api.services.listing.generation
     vk.hincrby(keys.meta(), "version", 1)
     vk.publish(keys.invalidations(), vk.hget(keys.meta(), "build"))
     expected = current_build(vk)

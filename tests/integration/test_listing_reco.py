@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import valkey
-from carpages_api.ranking import PopularityRanker, Viewer
+from carpages_api.bootstrap import Services
+from carpages_api.reco.ranking import PopularityRanker, Viewer
 from carpages_api.settings import ApiSettings
 from carpages_shared import keys
 
@@ -59,10 +59,10 @@ async def wide(db_url: str, listing_valkey: str) -> AsyncIterator[Api]:
 
 
 @pytest.fixture
-def ranked(api: Api) -> Iterator[dict[str, Any]]:
+def ranked(api: Api) -> Iterator[Services]:
     """The app's ranker slot; whatever a test puts there is replaced by popularity after."""
-    yield api.extras
-    api.extras["ranker"] = PopularityRanker()
+    yield api.services
+    api.services.ranker = PopularityRanker()
 
 
 def pin_of(link: str | None) -> str:
@@ -78,13 +78,13 @@ def busy_city(oracle: ListingOracle) -> tuple[str, int]:
 
 
 async def test_pinned_pages_survive_a_model_version_change(
-        api: Api, ranked: dict[str, Any], oracle: ListingOracle) -> None:
+        api: Api, ranked: Services, oracle: ListingOracle) -> None:
     city, n = busy_city(oracle)
     old, new = ShuffledRanker("m1"), ShuffledRanker("m2")
-    ranked["ranker"] = old
+    ranked.ranker = old
     first = await api.json(url({"city_id": city, "page_size": "20"}))
     assert pin_of(first["next"]).startswith("m1.")
-    ranked["ranker"] = new  # a retrain lands between page 1 and page 2
+    ranked.ranker = new  # a retrain lands between page 1 and page 2
     pages = [first]
     while pages[-1]["next"]:
         pages.append(await api.json(pages[-1]["next"]))
@@ -99,9 +99,9 @@ async def test_pinned_pages_survive_a_model_version_change(
 
 
 async def test_unknown_or_expired_pin_recomputes_with_a_new_pin(
-        api: Api, ranked: dict[str, Any], oracle: ListingOracle, vk: valkey.Valkey) -> None:
+        api: Api, ranked: Services, oracle: ListingOracle, vk: valkey.Valkey) -> None:
     city, _ = busy_city(oracle)
-    ranked["ranker"] = ShuffledRanker("m7")
+    ranked.ranker = ShuffledRanker("m7")
     first = await api.json(url({"city_id": city, "page_size": "10"}))
     for key in vk.scan_iter(match="{cp}:pin:m7:*", count=1000):
         vk.delete(key)  # the pin expired
@@ -114,9 +114,9 @@ async def test_unknown_or_expired_pin_recomputes_with_a_new_pin(
     assert made_up["count"] == first["count"]
 
 
-async def test_a_pin_on_other_filters_is_not_reused(api: Api, ranked: dict[str, Any],
+async def test_a_pin_on_other_filters_is_not_reused(api: Api, ranked: Services,
                                                     oracle: ListingOracle) -> None:
-    ranked["ranker"] = ShuffledRanker("m3")
+    ranked.ranker = ShuffledRanker("m3")
     city, _ = busy_city(oracle)
     first = await api.json(url({"city_id": city, "page_size": "10"}))
     pin = pin_of(first["next"])
@@ -171,9 +171,9 @@ async def test_buyer_seen_cars_move_to_the_end(wide: Api, api: Api,
     assert ids_of(bare) == generic
 
 
-async def test_rankers_see_the_viewer(api: Api, ranked: dict[str, Any]) -> None:
+async def test_rankers_see_the_viewer(api: Api, ranked: Services) -> None:
     ranker = ShuffledRanker("m9")
-    ranked["ranker"] = ranker
+    ranked.ranker = ranker
     await api.json(url({"page_size": "5", "buyer_id": "42"}))
     await api.json(url({"page_size": "5", "seen_car_ids": "9,3"}))
     await api.json(url({"page_size": "5"}), headers={"Authorization": f"Bearer {token(8)}"})

@@ -20,9 +20,8 @@ import orjson
 import pytest
 import valkey
 import valkey.asyncio
-from carpages_api.app import _start_l1
+from carpages_api.bootstrap import make_l1
 from carpages_api.settings import ApiSettings
-from carpages_api.state import AppState
 from carpages_local import servers, stack
 from carpages_shared import keys
 
@@ -66,7 +65,7 @@ def command_calls(client: valkey.Valkey, *names: str) -> int:
 
 
 def l1_count(api: Api, outcome: str) -> float:
-    value = api.extras["metrics"].registry.get_sample_value(
+    value = api.services.metrics.registry.get_sample_value(
         "carpages_l1_lookups_total", {"outcome": outcome})
     return float(value or 0)
 
@@ -105,14 +104,15 @@ async def test_l1_responses_equal_those_without_it(api: Api, settings: ApiSettin
 
     async def responses(running: Api) -> list[tuple[int, list[tuple[str, str]], bytes]]:
         out = []
-        for path, headers in requests * 2:  # the second pass is served from the L1
-            resp = await running.get(path, headers=headers)
+        for i, (path, headers) in enumerate(requests * 2):  # the second pass is from the L1
+            # A fixed id per request: the API would otherwise mint a random one per response.
+            resp = await running.get(path, headers={**headers, "X-Request-ID": f"l1-{i}"})
             out.append((resp.status_code, sorted(resp.headers.items()), resp.content))
         return out
 
     with_l1 = await responses(api)
     async with serving(settings.model_copy(update={"l1_cache": False})) as plain:
-        assert plain.extras["page_service"].l1 is None
+        assert plain.services.pages.l1 is None
         assert await responses(plain) == with_l1
 
 
@@ -310,14 +310,12 @@ async def test_with_replicas_the_l1_reads_and_tracks_the_primary(
     pytest.param({"valkey_url": "valkeys://127.0.0.1:1/0"}, id="tls")])
 def test_cluster_and_tls_run_without_the_l1(options: dict[str, Any]) -> None:
     settings = ApiSettings(jwt_secret=SECRET, **options)
-    state = AppState(settings=settings, valkey=None, readers=None,  # type: ignore[arg-type]
-                     transactions=None, subscriber=None)  # type: ignore[arg-type]
-    assert _start_l1(state) is None
+    assert make_l1(settings, None) is None
 
 
 async def test_the_l1_can_be_switched_off(settings: ApiSettings) -> None:
     async with serving(settings.model_copy(update={"l1_cache": False})) as api:
-        assert api.extras["page_service"].l1 is None
+        assert api.services.pages.l1 is None
         resp = await api.get("/listing/1/")
         assert (resp.status_code, resp.headers["x-cache"]) == (200, "hit")
         assert isinstance(resp, httpx.Response)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import valkey.asyncio
-from carpages_api.queueing_pool import QueueingPool
+from carpages_api.store.queueing_pool import QueueingPool
 
 
 def client_over(url: str, size: int, wait_s: float) -> Any:

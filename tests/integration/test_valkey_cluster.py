@@ -183,7 +183,7 @@ async def test_single_flight_fill_and_negative_cache_on_the_cluster(
                 *((one if i % 2 else two).get(f"/listing/{car}/") for i in range(30)))
             assert [r.status_code for r in responses] == [200] * 30
             assert {r.content for r in responses} == {expected}
-            fills = [api.app.state.carpages.extras["metrics"].registry.get_sample_value(
+            fills = [api.services.metrics.registry.get_sample_value(
                 "carpages_page_fills_total") or 0 for api in (one, two)]
             assert sum(fills) == 1
             assert client.ttl(keys.dedicated_page(car)) > 0  # the fill's expiry
@@ -216,7 +216,7 @@ async def test_builder_changes_reach_the_cluster_like_a_standalone(
             async with serving(on_cluster(own, db)) as clustered, \
                     serving(on_standalone(valkey_url, db)) as single:
                 await assert_same(clustered, single, catalogue)
-                generation = clustered.extras["listing_reader"].generation
+                generation = clustered.services.listing.generation
                 with conn.cursor() as cur:
                     cur.execute("UPDATE car SET price = 123457 WHERE id = %s", (repriced,))
                     cur.execute("UPDATE car SET status = 'sold' WHERE id = %s", (sold,))

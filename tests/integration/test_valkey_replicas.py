@@ -119,7 +119,7 @@ async def test_reads_spread_over_the_replicas_and_match_the_primary(
 async def test_generation_follows_a_rebuild_through_a_replica(
         group: Replicated, db_url: str) -> None:
     async with serving(api_settings(group, db_url)) as api:
-        generation = api.extras["listing_reader"].generation
+        generation = api.services.listing.generation
         full_build(db_url, group.primary_url)
         client = primary_client(group)
         try:
@@ -196,9 +196,9 @@ async def test_a_lagging_replica_never_changes_a_response(
             # Missing pages (written after it fell behind) come from the primary, not MySQL.
             for car in catalogue.cars:
                 replica.delete(keys.dedicated_page(car))
-            fills = api.extras["metrics"].registry.get_sample_value("carpages_page_fills_total")
+            fills = api.services.metrics.registry.get_sample_value("carpages_page_fills_total")
             await assert_mix(api, expected)
-            assert api.extras["metrics"].registry.get_sample_value(
+            assert api.services.metrics.registry.get_sample_value(
                 "carpages_page_fills_total") == fills
             # Empty, as while a replica loads its first sync: everything from the primary.
             replica.flushall()

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from carpages_api import pinning
 from carpages_api.errors import ApiError
-from carpages_api.generation import Generation
-from carpages_api.listing_cache import Lru, Ranked, Snapshot, deadline
-from carpages_api.listing_query import Limits, parse_query
-from carpages_api.parsed_queries import ParsedQueries
-from carpages_api.ranking import PopularityRanker, Viewer
-from carpages_api.reco_items import ItemTable
-from carpages_api.reco_scoring import Serving, order, radix_argsort
+from carpages_api.listing import pinning
+from carpages_api.listing.cache import Lru, Ranked, Snapshot, deadline
+from carpages_api.listing.generation import Generation
+from carpages_api.listing.parsed_queries import ParsedQueries
+from carpages_api.listing.parsing import parse_query
+from carpages_api.listing.query import Limits
+from carpages_api.reco.items import ItemTable
+from carpages_api.reco.ranking import PopularityRanker, Viewer
+from carpages_api.reco.scoring import Serving, order, radix_argsort
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,7 +135,9 @@ def test_parsed_queries_are_remembered_exactly() -> None:
     again = queries.parse(raw, lambda: items([]))
     assert again is first
     assert len(calls) == 1
-    assert first == parse_query([("city_id", "2,1"), ("order_by", "newest")], Limits())
+    assert first == (parse_query([("city_id", "2,1"), ("order_by", "newest")], Limits()), None)
+    typo = queries.parse(b"city=2&utm_source=x", lambda: [("city", "2"), ("utm_source", "x")])
+    assert typo == (parse_query([], Limits()), "city")
     with pytest.raises(ApiError):
         queries.parse(b"page_no=0", lambda: [("page_no", "0")])
     with pytest.raises(ApiError):  # rejected strings are parsed (and rejected) again

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import orjson
-from carpages_api import composition, facets, pinning
-from carpages_api.listing_body import ListingPage
-from carpages_api.listing_query import Filters
-from carpages_api.ranking import PopularityRanker, Viewer
+from carpages_api.listing import composition, facets, pinning
+from carpages_api.listing.body import ListingPage
+from carpages_api.listing.query import Filters
+from carpages_api.reco.ranking import PopularityRanker, Viewer
 from carpages_shared import keys
 from hypothesis import given
 from hypothesis import strategies as st

@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from carpages_api.errors import ApiError
-from carpages_api.listing_query import Filters, Limits, ListingQuery, parse_query
+from carpages_api.listing.parsing import parse_query
+from carpages_api.listing.query import Filters, Limits, ListingQuery
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from carpages_api.auth import Identity, identity_from_header
+from carpages_api.auth.tokens import Identity, TokenVerifier
+from carpages_api.dedicated.overlay import (
+    NotAJsonObject,
+    Overlay,
+    PageRead,
+    etag,
+    etag_matches,
+    splice,
+)
 from carpages_api.errors import ApiError
-from carpages_api.id_params import parse_id, parse_id_list
-from carpages_api.overlay import NotAJsonObject, Overlay, etag, etag_matches, splice
-from carpages_api.page_reader import PageRead
+from carpages_api.web.id_params import parse_id, parse_id_list
 from carpages_shared.payloads import BuyerOverlay, DedicatedPageResponse
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,12 +125,13 @@ def test_is_seen_from_the_buyer_set_or_the_anonymous_list() -> None:
     assert read(buyer_id=3, seen=True).overlay((), NOW).is_seen is True
 
 
-@pytest.mark.parametrize("raw", ["1", "42", " 42 ", "2147483647", "000017"])
+@pytest.mark.parametrize("raw", ["1", "42", "2147483647", "000017"])
 def test_parse_id_accepts(raw: str) -> None:
     assert parse_id(raw, "car_id", 2_147_483_647) == int(raw)
 
 
-@pytest.mark.parametrize("raw", ["", "0", "-1", "+1", "1.5", "1e3", "abc", "١٢", "2147483648",
+@pytest.mark.parametrize("raw", ["", " 42 ", "0", "-1", "+1", "1.5", "1e3", "abc", "١٢",
+                                 "2147483648",
                                  "9" * 40, "00000000000000000000001x"])
 def test_parse_id_rejects_with_the_parameter_name(raw: str) -> None:
     with pytest.raises(ApiError) as err:
@@ -144,5 +151,5 @@ def test_parse_id_list() -> None:
 
 
 def test_identity_without_header_is_anonymous() -> None:
-    assert identity_from_header(None, "s" * 32, "HS256") == Identity(None)
+    assert TokenVerifier("s" * 32, "HS256").identity(None) == Identity(None)
     assert Identity(None).anonymous

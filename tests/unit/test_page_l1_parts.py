@@ -8,10 +8,9 @@ import time
 import jwt
 import orjson
 import pytest
-from carpages_api.auth import TokenVerifier
-from carpages_api.errors import ApiError
-from carpages_api.overlay import etag, splice
-from carpages_api.page_reader import (
+from carpages_api.auth.tokens import TokenVerifier
+from carpages_api.dedicated.overlay import etag, splice
+from carpages_api.dedicated.reader import (
     BuyerSnapshot,
     PageRead,
     buyer_snapshot,
@@ -19,8 +18,9 @@ from carpages_api.page_reader import (
     deadline,
     snapshot_read,
 )
-from carpages_api.page_response import from_read, from_snapshots, public_cache_control
-from carpages_api.tracked_lru import TrackedLru
+from carpages_api.dedicated.response import from_read, from_snapshots, public_cache_control
+from carpages_api.dedicated.tracked_lru import TrackedLru
+from carpages_api.errors import ApiError
 
 PAGE = orjson.dumps({"schema_version": 1, "id": 7, "price": 450000})
 SECRET = "unit-secret-" + "0123456789" * 4

@@ -6,8 +6,9 @@ from urllib.parse import parse_qsl
 
 import orjson
 import pytest
-from carpages_api.listing_query import Limits, parse_query
-from carpages_api.slug_resolver import UnknownToken, candidates, resolve, tokens
+from carpages_api.listing.parsing import parse_query
+from carpages_api.listing.query import Limits
+from carpages_api.listing.slug_resolver import UnknownToken, candidates, resolve, tokens
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from carpages_api.valkey_clients import Readers
+from carpages_api.store.clients import Readers
 from valkey.exceptions import BusyLoadingError, ResponseError
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 

@@ -1,4 +1,6 @@
-"""JSON error bodies for every failure: 4xx for bad input, 503 when Valkey is unavailable."""
+"""JSON error bodies for every failure: 4xx for bad input, 503 when Valkey is unavailable, a
+logged and counted 500 for a bug. The app's handlers and the listing lane render through `render`,
+so an error looks the same whichever of them answered."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
+
+from carpages_api.metrics import Metrics
 
 
 class ApiError(Exception):
@@ -29,6 +33,32 @@ def json_error(status: int, error: str, detail: Any = None,
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
+UNAVAILABLE = (ValkeyConnectionError, ValkeyTimeoutError, TimeoutError)
+"""Valkey could not answer in time: 503 with Retry-After, never a 500."""
+
+
+def unavailable(exc: BaseException, retry_after_s: int) -> Response:
+    """The 503 answer to a Valkey outage."""
+    return json_error(503, "cache unavailable", type(exc).__name__,
+                      {"Retry-After": str(retry_after_s)})
+
+
+def render(exc: Exception, retry_after_s: int) -> Response | None:
+    """The answer to a known error (ApiError, a Valkey outage); None for anything else."""
+    if isinstance(exc, ApiError):
+        return json_error(exc.status, exc.error, exc.detail, exc.headers)
+    if isinstance(exc, UNAVAILABLE):
+        return unavailable(exc, retry_after_s)
+    return None
+
+
+def internal(exc: BaseException, metrics: Metrics) -> Response:
+    """The answer to a bug: counted, and a JSON 500 (never Starlette's plain-text one). The
+    traceback is logged by whoever caught it (the lane here; uvicorn for a route)."""
+    metrics.unhandled.inc()
+    return json_error(500, "internal error", type(exc).__name__)
+
+
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -37,12 +67,17 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def install(app: FastAPI, retry_after_s: int) -> None:
+def install(app: FastAPI, retry_after_s: int, metrics: Metrics) -> None:
     """Register the handlers on an app."""
 
-    async def api_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return json_error(exc.status, exc.error, exc.detail, exc.headers)
+    async def known(_: Request, exc: Exception) -> Response:
+        response = render(exc, retry_after_s)
+        assert response is not None
+        return response
+
+    async def bug(_: Request, exc: Exception) -> Response:
+        # Starlette's ServerErrorMiddleware sends this, then re-raises for the server to log.
+        return internal(exc, metrics)
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -53,13 +88,9 @@ def install(app: FastAPI, retry_after_s: int) -> None:
         return json_error(exc.status_code, str(exc.detail), None,
                           dict(exc.headers) if exc.headers else None)
 
-    async def unavailable(_: Request, exc: Exception) -> Response:
-        return json_error(503, "cache unavailable", type(exc).__name__,
-                          {"Retry-After": str(retry_after_s)})
-
-    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(ApiError, known)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(ValkeyConnectionError, unavailable)
-    app.add_exception_handler(ValkeyTimeoutError, unavailable)
-    app.add_exception_handler(TimeoutError, unavailable)
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, known)
+    app.add_exception_handler(Exception, bug)

@@ -26,6 +26,9 @@ class Metrics:
         self.l1 = Counter("carpages_l1_lookups_total",
                           "dedicated-page L1: hit (no Valkey read), fill (read and stored), "
                           "bypass (tracking off)", ["outcome"], registry=self.registry)
+        self.unhandled = Counter("carpages_unhandled_errors_total",
+                                 "requests answered 500 because of an unexpected exception",
+                                 registry=self.registry)
         # `labels()` validates and locks on every call; the children it returns are stable, so
         # the hot path looks them up once per label set.
         self._children: dict[tuple[Any, ...], Any] = {}

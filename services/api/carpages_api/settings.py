@@ -26,6 +26,9 @@ class ApiSettings(BaseSettings):
                            description="only for filling a missing page (single-flight)")
     jwt_secret: str = Field(validation_alias=AliasChoices("API_JWT_SECRET", "JWT_SECRET"))
     jwt_algorithm: str = "HS256"
+    jwt_leeway_s: float = Field(
+        30.0, ge=0, le=3600,
+        description="clock skew allowed when checking a token's exp, nbf and iat")
     max_car_id: int = Field(2_147_483_647, ge=1)
     max_seen_ids: int = Field(200, ge=1)
     cache_max_age_s: int = Field(30, ge=0)

@@ -1,0 +1,67 @@
+"""The API's Valkey Cluster client: round trips queue for a turn instead of failing in bursts.
+
+valkey-py's asyncio cluster client opens up to `max_connections` connections per node and then
+raises MaxConnectionsError. That is a ConnectionError, so it also makes the client re-read the
+slot map: a burst of concurrent requests became 503s and topology refreshes. The client cannot
+wait for a connection (it has no blocking pool), so this subclass admits at most
+`max_connections` round trips at a time. Each one (a command, or a pipeline split over nodes)
+holds at most one connection per node, so no node runs out. Extra round trips wait in arrival
+order for up to `wait_s`, then fail as the standalone pool's do (store.queueing_pool). While turns
+are free, admission costs one counter decrement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import valkey.asyncio
+from carpages_shared import valkey_internals as internals
+from valkey.asyncio.cluster import ClusterPipeline
+from valkey.exceptions import ConnectionError as ValkeyConnectionError
+from valkey.exceptions import ValkeyClusterException
+
+
+class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valkey is untyped
+    """ValkeyCluster with at most `max_connections` round trips in flight."""
+
+    def __init__(self, *args: Any, wait_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wait_s = wait_s
+        self._turns = asyncio.Semaphore(kwargs.get("max_connections", 2**31))
+
+    async def _take_turn(self) -> None:
+        if not self._turns.locked():
+            await self._turns.acquire()  # free: returns at once
+            return
+        try:
+            async with asyncio.timeout(self.wait_s):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise ValkeyConnectionError("No connection available.") from None
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """One command (or a fan-out over nodes), in its turn."""
+        await self._take_turn()
+        try:
+            return await super().execute_command(*args, **kwargs)
+        finally:
+            self._turns.release()
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        """A cluster pipeline whose `execute` waits for a turn (same checks as upstream)."""
+        if shard_hint:
+            raise ValkeyClusterException("shard_hint is deprecated in cluster mode")
+        if transaction:
+            raise ValkeyClusterException("transaction is deprecated in cluster mode")
+        return _GatedPipeline(self)
+
+
+class _GatedPipeline(ClusterPipeline):  # type: ignore[misc]
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        client: GatedCluster = internals.pipeline_client(self)
+        await client._take_turn()
+        try:
+            return await super().execute(*args, **kwargs)
+        finally:
+            client._turns.release()
