@@ -10,7 +10,12 @@ import sys
 import threading
 from types import FrameType
 
+from carpages_shared import logs
+from carpages_shared.progress import Progress
+
 from carpages_reco import app
+from carpages_reco.metrics import Metrics
+from carpages_reco.schedule import FixedRate
 from carpages_reco.settings import RecoSettings
 from carpages_reco.training import NothingToTrain
 
@@ -33,21 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="carpages_reco", description="carpages recommendations")
     parser.add_argument("command", choices=["train"])
     parser.add_argument("--every", type=duration, default=None,
-                        help="retrain on this interval (e.g. 45m) until SIGTERM")
+                        help="retrain on a fixed-rate schedule of this period (e.g. 45m: "
+                             "00:00, 00:45, 01:30, ... UTC) until SIGTERM")
     parser.add_argument("--no-publish", action="store_true", help="train and evaluate only")
     parser.add_argument("--if-missing", action="store_true",
                         help="do nothing when a model is already published (`make up`)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logs.configure(args.log_level)
     settings = RecoSettings()  # type: ignore[call-arg]  # values come from the environment
     if args.if_missing and app.published_version(settings) is not None:
         print("train: a model is already published; nothing to do", file=sys.stderr)
         return 0
     if args.every is None:
         try:
-            app.run_once(settings, publish=not args.no_publish)
+            with Progress("train", "epochs") as progress:
+                app.run_once(settings, publish=not args.no_publish, progress=progress)
         except NothingToTrain as exc:
             print(f"train: {exc}", file=sys.stderr)
             return 1
@@ -60,5 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    app.run_every(settings, args.every, stop, publish=not args.no_publish)
+    metrics = Metrics()
+    with metrics.serve(settings.metrics_port):
+        app.run_every(settings, FixedRate(args.every), stop, publish=not args.no_publish,
+                      metrics=metrics)
     return 0

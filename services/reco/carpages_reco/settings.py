@@ -55,3 +55,6 @@ class RecoSettings(BaseSettings):
 
     # Publishing.
     keep_versions: int = Field(default=2, ge=2, description="current + previous (pinned pages)")
+
+    # Observability (`train --every` only: a one-shot run exits before anyone scrapes it).
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="/metrics port; 0 = off")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,15 +30,22 @@ class ModelArrays:
         return dict(self.__dict__)
 
 
-def fit(matrices: Matrices, item_features: sp.csr_matrix, settings: RecoSettings) -> LightFM:
-    """Fit a WARP model; buyers have identity features only, cars identity + attributes."""
+def fit(matrices: Matrices, item_features: sp.csr_matrix, settings: RecoSettings,
+        on_epoch: Callable[[], None] | None = None) -> LightFM:
+    """Fit a WARP model; buyers have identity features only, cars identity + attributes.
+    `on_epoch` is called after every epoch."""
     model = LightFM(no_components=settings.no_components, loss="warp",
                     learning_rate=settings.learning_rate, item_alpha=settings.item_alpha,
                     user_alpha=settings.user_alpha, max_sampled=settings.max_sampled,
                     random_state=settings.random_state)
-    model.fit(matrices.interactions, item_features=item_features,
-              sample_weight=matrices.weights, epochs=settings.epochs,
-              num_threads=settings.num_threads)
+    # One epoch per call, so progress can be reported: `fit` is `fit_partial` on a fresh model,
+    # and each epoch draws from the model's own random state, so the result is the same.
+    for _ in range(settings.epochs):
+        model.fit_partial(matrices.interactions, item_features=item_features,
+                          sample_weight=matrices.weights, epochs=1,
+                          num_threads=settings.num_threads)
+        if on_epoch is not None:
+            on_epoch()
     return model
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from carpages_shared.progress import ProgressFn
 
 from carpages_reco.evaluation import Metrics, evaluate, popularity_scorer
 from carpages_reco.features import build_scheme, car_features, item_feature_matrix, vocabulary
@@ -46,8 +47,10 @@ def lift(model: float, baseline: float) -> str:
     return f"x{model / baseline:.2f}" if baseline > 0 else "n/a"
 
 
-def train(snapshot: Snapshot, settings: RecoSettings, version: str) -> Trained:
-    """Fit, evaluate against popularity, refit on all data; pure CPU, no I/O."""
+def train(snapshot: Snapshot, settings: RecoSettings, version: str,
+          progress: ProgressFn | None = None) -> Trained:
+    """Fit, evaluate against popularity, refit on all data; pure CPU, no I/O. `progress` is told
+    (epochs done, epochs in all fits) after every epoch."""
     started = time.monotonic()
     cars = snapshot.cars
     bands = {"price": settings.price_bands, "year": settings.year_bands, "km": settings.km_bands}
@@ -72,15 +75,26 @@ def train(snapshot: Snapshot, settings: RecoSettings, version: str) -> Trained:
     k = settings.eval_k
     model_m = pop_m = Metrics(0.0, 0.0, 0.0, 0)
     arrays: ModelArrays | None = None
+    fits = int(bool(past.interactions.nnz)) + int(settings.refit_on_all or
+                                                  not past.interactions.nnz)
+    epochs_done = 0
+
+    def on_epoch() -> None:
+        nonlocal epochs_done
+        epochs_done += 1
+        if progress is not None:
+            progress(epochs_done, fits * settings.epochs)
+
     if past.interactions.nnz:
-        fitted = export(fit(past, features, settings), car_ids, past.buyer_ids)
+        fitted = export(fit(past, features, settings, on_epoch), car_ids, past.buyer_ids)
         seen, held = past.interactions.tocsr(), holdout.interactions.tocsr()
         live = np.asarray([c.live for c in cars], dtype=bool)
         model_m = evaluate(model_scorer(fitted, features), seen, held, k, live)
         pop_m = evaluate(popularity_scorer(past.weights), seen, held, k, live)
         arrays = fitted
     if settings.refit_on_all or arrays is None:
-        arrays = export(fit(everything, features, settings), car_ids, everything.buyer_ids)
+        arrays = export(fit(everything, features, settings, on_epoch), car_ids,
+                        everything.buyer_ids)
     n_pairs = len(set(early) | set(late))
     log.info("trained %s on %d cars, %d buyers, %d pairs in %.1fs", version, len(cars),
              len(arrays.user_ids), n_pairs, time.monotonic() - started)
