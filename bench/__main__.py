@@ -24,8 +24,9 @@ import jwt
 import pymysql
 from carpages_local import stack
 from carpages_shared.dsn import mysql_params
+from carpages_shared.progress import Progress
 
-from bench import freshness, report, scale, wrk
+from bench import freshness, report, scale, storefront, wrk
 
 ROOT = Path(".stack-bench")
 
@@ -95,13 +96,17 @@ def _http_scenarios(api: str, facts: dict[str, Any], seconds: float, secret: str
     ]
     results = {}
     warm: tuple[list[str], str] = ([], "")
+    progress = Progress("HTTP scenarios", "runs", total=len(plan), stream=sys.stdout)
     for name, paths, conns, tok in plan:
         if (paths, tok) != warm:  # warm-up: connections, caches (a c1 run follows a warm run)
             wrk.run(name, api, paths, conns, 1, tok)
             warm = (paths, tok)
         results[name] = wrk.run(name, api, paths, conns, seconds, tok)
-        print(f"  {name:<28} {results[name].rps:>8.0f} req/s  p50 {results[name].p50_ms:.2f} ms"
-              f"  p99 {results[name].p99_ms:.2f} ms  errors {results[name].errors}", flush=True)
+        got = results[name]
+        progress.write(f"  {name:<28} {got.rps:>8.0f} req/s  p50 {got.p50_ms:.2f} ms"
+                       f"  p99 {got.p99_ms:.2f} ms  errors {got.errors}")
+        progress.advance()
+    progress.close()
     return results
 
 
@@ -147,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         http = _http_scenarios(variables["API_URL"], facts, seconds, variables["API_JWT_SECRET"],
                                window=1000)
         results["http"] = {k: asdict(v) for k, v in http.items()}
+        print("SSR TTFB (Next.js storefront):", flush=True)
+        results["storefront"] = storefront.measure(variables["API_URL"], facts, seconds,
+                                                   ROOT.resolve() / "logs")
         print("freshness:", flush=True)
         single = asyncio.run(freshness.single_rows(
             variables["API_URL"], mysql, facts["ids"], rate=200,

@@ -12,11 +12,11 @@ import statistics
 import time
 from typing import Any
 
-from carpages_api import pinning
-from carpages_api.listing_cache import Candidates
-from carpages_api.ranking import Viewer
-from carpages_api.reco_model import ModelRanker, Serving
-from carpages_api.reco_sync import build_table
+from carpages_api.listing import pinning
+from carpages_api.listing.cache import Candidates
+from carpages_api.reco.model import ModelRanker, Serving
+from carpages_api.reco.ranking import Viewer
+from carpages_api.reco.sync import build_table
 from carpages_api.settings import ApiSettings
 
 from bench.reco_rank import synthetic

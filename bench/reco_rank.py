@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from carpages_api.ranking import Viewer
-from carpages_api.reco_loader import LoadedModel
-from carpages_api.reco_model import ModelRanker, Serving
-from carpages_api.reco_sync import build_table
+from carpages_api.reco.loader import LoadedModel
+from carpages_api.reco.model import ModelRanker, Serving
+from carpages_api.reco.ranking import Viewer
+from carpages_api.reco.sync import build_table
 from carpages_reco.store import model_fields
 from carpages_shared.assembly import IndexEntry
 from carpages_shared.reco_format import FeatureScheme

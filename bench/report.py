@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bench import storefront
+
 RESULTS = Path("bench/results")
 BENCHMARKS = Path("BENCHMARKS.md")
 
@@ -89,5 +91,7 @@ def table(r: dict[str, Any]) -> str:
                 lines.append(f"| reco rank {s['candidates']} candidates, p50/p99 ms | "
                              f"{s['candidates']} | {s['p50_ms']:.3f} / {s['p99_ms']:.3f} | | | "
                              f"{goal} |")
+    if r.get("storefront"):
+        lines += storefront.table(r["storefront"])
     lines.append(f"\nTotal bench time {r.get('elapsed_s', 0)} s.")
     return "\n".join(lines)

@@ -19,8 +19,8 @@ import pymysql
 import pytest
 import valkey
 import valkey.asyncio
-from carpages_api.ranking import PopularityRanker, Viewer
-from carpages_api.reco_model import ModelRanker, Serving, start_model_ranker
+from carpages_api.reco.model import ModelRanker, Serving, start_model_ranker
+from carpages_api.reco.ranking import PopularityRanker, Viewer
 from carpages_cdc.builder import CacheBuilder, current_build
 from carpages_local import stack
 from carpages_local.catalogue import SUV_BODY_TYPE, SUV_CITY_BUYER_IDS, SUV_CITY_NAME

@@ -35,6 +35,9 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
 """The oldest Kubernetes the manifests claim (CronJob timeZone, HPA v2, PDB v1) and the newest."""
+PROCESS_ENV = {"carpages-api": {"LOG_FORMAT"}, "carpages-cdc-worker": {"LOG_FORMAT"},
+               "carpages-reco": {"LOG_FORMAT"}}
+"""Variables an image's entrypoint reads outside its settings (carpages_shared.logs)."""
 SETTINGS: dict[str, type[BaseSettings]] = {
     "carpages-api": ApiSettings, "carpages-cdc-worker": WorkerSettings,
     "carpages-reco": RecoSettings}
@@ -99,7 +102,8 @@ def test_container_env_names_are_settings_fields(overlay: tuple[str, list[Obj]])
         for container in template["spec"]["containers"]:
             settings = SETTINGS[image_name(container)]
             known = settings_env_names(settings)
-            names = container_env(container, objects)
+            names = [n for n in container_env(container, objects)
+                     if n not in PROCESS_ENV.get(image_name(container), set())]
             where = f"{workload['metadata']['name']} ({settings.__name__})"
             assert len(names) == len(set(names)), f"{where}: duplicate names"
             unknown = [n for n in names if n.upper() not in known]
@@ -225,13 +229,35 @@ def test_applier_replicas_never_exceed_partitions(overlay: tuple[str, list[Obj]]
 
 def test_trainer_runs_every_45_minutes_without_overlap(overlay: tuple[str, list[Obj]]) -> None:
     _, objects = overlay
-    cron = find(objects, "CronJob", "carpages-reco-trainer")["spec"]
-    assert cron["schedule"] == "*/45 * * * *"
-    assert cron["concurrencyPolicy"] == "Forbid"
+    # A CronJob cannot: "*/45" fires at :00 and :45. One process on the fixed-rate grid can.
+    assert not [o for o in objects if o["kind"] == "CronJob"
+                and o["metadata"]["name"] == "carpages-reco-trainer"]
+    deployment = find(objects, "Deployment", "carpages-reco-trainer")["spec"]
+    assert deployment["replicas"] == 1
+    assert deployment["strategy"]["type"] == "Recreate"  # never two trainers, even in a rollout
+    (trainer,) = deployment["template"]["spec"]["containers"]
+    assert trainer["args"] == ["train", "--every", "45m"]
     threads = int(find(objects, "ConfigMap", "carpages-reco")["data"]["RECO_NUM_THREADS"])
-    (trainer,) = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     # More LightFM threads than the CPU limit only get throttled.
     assert 1 <= threads <= quantity(trainer["resources"]["limits"]["cpu"])
+
+
+def test_trainer_metrics_are_scraped(overlay: tuple[str, list[Obj]]) -> None:
+    _, objects = overlay
+    port = int(find(objects, "ConfigMap", "carpages-reco")["data"]["RECO_METRICS_PORT"])
+    template = find(objects, "Deployment", "carpages-reco-trainer")["spec"]["template"]
+    (trainer,) = template["spec"]["containers"]
+    assert [p["containerPort"] for p in trainer["ports"]] == [port]
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+    policy = find(objects, "NetworkPolicy", "carpages-reco")["spec"]
+    assert port in [p["port"] for rule in policy["ingress"] for p in rule["ports"]]
+    assert find(objects, "ConfigMap", "carpages-reco")["data"]["LOG_FORMAT"] == "json"
+
+
+def test_every_service_logs_json_in_the_cluster(overlay: tuple[str, list[Obj]]) -> None:
+    _, objects = overlay
+    for name in ("carpages-api", "carpages-cdc", "carpages-reco"):
+        assert find(objects, "ConfigMap", name)["data"]["LOG_FORMAT"] == "json", name
 
 
 def test_dev_is_one_small_api_pod_and_prod_is_larger() -> None:

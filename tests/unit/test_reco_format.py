@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from carpages_api.reco_loader import LoadedModel, decode
+from carpages_api.reco.loader import LoadedModel, decode
 from carpages_reco.store import encode_array, model_fields
 from carpages_shared.reco_format import (
     ARRAY_FIELDS,

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from carpages_api import pinning, reco_items
-from carpages_api.ranking import Ranker, Viewer
-from carpages_api.reco_items import ItemTable, item_vectors
-from carpages_api.reco_loader import LoadedModel
-from carpages_api.reco_model import ModelRanker, Serving, order, user_vector
+from carpages_api.listing import pinning
+from carpages_api.reco import items as reco_items
+from carpages_api.reco.items import ItemTable, item_vectors
+from carpages_api.reco.loader import LoadedModel
+from carpages_api.reco.model import ModelRanker, Serving, order, user_vector
+from carpages_api.reco.ranking import Ranker, Viewer
 from carpages_reco.features import item_feature_matrix, vocabulary
 from carpages_reco.store import model_fields
 from carpages_reco.trainer import ModelArrays, model_scorer
@@ -211,7 +212,7 @@ def test_the_api_serving_path_needs_no_trainer_dependencies() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, carpages_api.reco_model; "
+    code = ("import sys, carpages_api.reco.model; "
             "print(sorted(m for m in ('lightfm', 'scipy', 'carpages_reco') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
