@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from carpages_shared import logs
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,11 +44,13 @@ def unavailable(exc: BaseException, retry_after_s: int) -> Response:
                       {"Retry-After": str(retry_after_s)})
 
 
-def render(exc: Exception, retry_after_s: int) -> Response | None:
-    """The answer to a known error (ApiError, a Valkey outage); None for anything else."""
+def render(exc: Exception, retry_after_s: int, metrics: Metrics) -> Response | None:
+    """The answer to a known error (ApiError, a Valkey outage, counted); None for anything
+    else."""
     if isinstance(exc, ApiError):
         return json_error(exc.status, exc.error, exc.detail, exc.headers)
     if isinstance(exc, UNAVAILABLE):
+        metrics.valkey_error("request", exc)
         return unavailable(exc, retry_after_s)
     return None
 
@@ -71,13 +74,19 @@ def install(app: FastAPI, retry_after_s: int, metrics: Metrics) -> None:
     """Register the handlers on an app."""
 
     async def known(_: Request, exc: Exception) -> Response:
-        response = render(exc, retry_after_s)
+        response = render(exc, retry_after_s, metrics)
         assert response is not None
         return response
 
     async def bug(_: Request, exc: Exception) -> Response:
-        # Starlette's ServerErrorMiddleware sends this, then re-raises for the server to log.
-        return internal(exc, metrics)
+        # Starlette's ServerErrorMiddleware sends this, then re-raises for the server to log. It
+        # wraps every user middleware, so the id middleware never sees this answer: the id is
+        # taken from the context variable it set (same task, so still visible here).
+        response = internal(exc, metrics)
+        rid = logs.request_id.get()
+        if rid is not None:
+            response.headers["x-request-id"] = rid
+        return response
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
