@@ -41,8 +41,9 @@ API: list[Panel] = [
     ("Cache lookups by outcome", "ops",
      [("sum by (kind, outcome) (rate(carpages_cache_lookups_total[5m]))", "{{kind}} {{outcome}}"),
       ("sum(rate(carpages_page_fills_total[5m]))", "fills from MySQL")], "timeseries"),
-    # The API has no counter of Valkey errors of its own: a Valkey that fails or times out is
-    # answered with a 503 (`cache unavailable`), so 503s are where Valkey errors show.
+    ("Valkey errors on the request path", "ops",
+     [("sum by (where, error) (rate(carpages_valkey_errors_total[5m]))", "{{where}} {{error}}")],
+     "timeseries"),
     ("503 answers (Valkey/MySQL unavailable, overload shedding)", "reqps",
      [(f'sum by (route) (rate({REQ}_count{{status="503"}}[5m]))', "{{route}}")], "timeseries"),
     ("5xx and 503 ratio", "percentunit",

@@ -239,6 +239,9 @@ async def test_a_bug_is_a_counted_json_500_in_the_lane_and_the_route(
         assert (unhandled(api), unhandled(routed)) == (before[0] + 1, before[1] + 1)
     same_answer(ours, route, path)
     assert ours.status_code == 500
+    # The route's 500 is sent outside every user middleware; it still carries the id.
+    assert ours.headers["x-request-id"]
+    assert route.headers["x-request-id"]
     assert ours.json() == {"error": "internal error", "detail": "RuntimeError"}
 
 
@@ -259,6 +262,12 @@ async def test_a_valkey_outage_is_one_503_in_the_lane_and_the_route(
                 os.kill(server.pid, signal.SIGCONT)
             server.stop()  # down: connection refused
             down = [await asyncio.wait_for(app.get(path), 10) for app in (laned, routed)]
+            # Each 503 was counted once, by the lane and by the route alike.
+            for app in (laned, routed):
+                counted = [app.services.metrics.registry.get_sample_value(
+                    "carpages_valkey_errors_total", {"where": "request", "error": kind})
+                    for kind in ("TimeoutError", "ConnectionError")]
+                assert counted == [1.0, 1.0], counted
     finally:
         server.stop()
     for ours, route in (frozen, down):

@@ -223,4 +223,12 @@ async def test_a_frozen_or_unreachable_replica_costs_no_request(
             assert (await api.get("/readyz")).status_code == 200
         finally:
             os.kill(frozen.pid, signal.SIGCONT)
+        errors = {(s.labels["where"], s.labels["error"]): s.value
+                  for family in api.services.metrics.registry.collect()
+                  if family.name == "carpages_valkey_errors" for s in family.samples
+                  if s.name.endswith("_total")}
+        # Each failed replica was counted (then rested); no request was answered 503.
+        assert errors.get(("replica", "ConnectionError"), 0) >= 1
+        assert errors.get(("replica", "TimeoutError"), 0) >= 1
+        assert not any(where == "request" for where, _ in errors)
     group.synced()

@@ -81,7 +81,7 @@ def listing_counter(metrics: Metrics) -> Count:
     return count
 
 
-async def _valkey(stack: AsyncExitStack, settings: ApiSettings
+async def _valkey(stack: AsyncExitStack, settings: ApiSettings, metrics: Metrics
                   ) -> tuple[ValkeyClient, Readers, SlotTransactions, ValkeyClient]:
     """The primary (or cluster), the readers, transactions and the pub/sub client."""
     primary = clients.connect(settings.valkey_url, settings)
@@ -102,7 +102,8 @@ async def _valkey(stack: AsyncExitStack, settings: ApiSettings
         # Replicas receive PUBLISH through replication, after the writes that preceded it.
         subscriber = replicas[0] if replicas else primary
     stack.push_async_callback(transactions.aclose)
-    return primary, Readers(primary, replicas), transactions, subscriber
+    readers = Readers(primary, replicas, lambda exc: metrics.valkey_error("replica", exc))
+    return primary, readers, transactions, subscriber
 
 
 def make_l1(settings: ApiSettings, primary: ValkeyClient) -> PageL1 | None:
@@ -145,7 +146,7 @@ async def bootstrap(settings: ApiSettings, metrics: Metrics | None = None
     """Build the services for these settings; close them, newest first, on exit."""
     metrics = metrics if metrics is not None else Metrics()
     async with AsyncExitStack() as stack:
-        primary, readers, transactions, subscriber = await _valkey(stack, settings)
+        primary, readers, transactions, subscriber = await _valkey(stack, settings, metrics)
         generation = Generation()
         # Meta is re-read where the subscription hears about it: a replica's view follows its
         # stream.

@@ -26,6 +26,10 @@ class Metrics:
         self.l1 = Counter("carpages_l1_lookups_total",
                           "dedicated-page L1: hit (no Valkey read), fill (read and stored), "
                           "bypass (tracking off)", ["outcome"], registry=self.registry)
+        self.valkey_errors = Counter(
+            "carpages_valkey_errors_total",
+            "Valkey failures on the request path: `request` answered 503, `replica` read again "
+            "from the primary", ["where", "error"], registry=self.registry)
         self.unhandled = Counter("carpages_unhandled_errors_total",
                                  "requests answered 500 because of an unexpected exception",
                                  registry=self.registry)
@@ -47,6 +51,10 @@ class Metrics:
     def cache_lookup(self, kind: str, outcome: str) -> None:
         """Count one cache lookup."""
         self.child(self.cache, kind, outcome).inc()
+
+    def valkey_error(self, where: str, exc: BaseException) -> None:
+        """Count one Valkey failure, labelled by where it was caught and its class."""
+        self.child(self.valkey_errors, where, type(exc).__name__).inc()
 
     def l1_lookup(self, outcome: str) -> None:
         """Count one dedicated-page L1 lookup."""

@@ -88,9 +88,12 @@ def _unavailable(exc: Exception) -> bool:
 class Readers:
     """Where requests read: the replicas in turn (one per request), else the primary."""
 
-    def __init__(self, primary: ValkeyClient, replicas: Sequence[Any]) -> None:
+    def __init__(self, primary: ValkeyClient, replicas: Sequence[Any],
+                 on_failure: Callable[[BaseException], None] | None = None) -> None:
         self.primary = primary
         self.replicas = list(replicas)
+        self.on_failure = on_failure
+        """Told of every replica failure that sent a request to the primary (a metric)."""
         self._turn = itertools.cycle(range(len(self.replicas)))
         self._rested_until = [0.0] * len(self.replicas)
 
@@ -129,4 +132,6 @@ class Readers:
             log.warning("replica failed (%s: %s); resting it, reading the primary",
                         type(exc).__name__, exc)
             self.rest(client)
+            if self.on_failure is not None:
+                self.on_failure(exc)
         return await reads(self.primary)

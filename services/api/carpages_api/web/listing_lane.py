@@ -43,7 +43,7 @@ class ListingLane:
                 response = await listing.listing(request)
             except Exception as exc:
                 services = services_of(scope["app"])
-                response = errors.render(exc, services.settings.retry_after_s)
+                response = errors.render(exc, services.settings.retry_after_s, services.metrics)
                 if response is None:
                     log.exception("GET %s failed", scope["path"])
                     response = errors.internal(exc, services.metrics)
