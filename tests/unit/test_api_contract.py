@@ -99,7 +99,7 @@ def known_errors() -> list[tuple[int, Response]]:
         made.append(raised.value)
     out = []
     for exc in made:
-        rendered = errors.render(exc, 1)
+        rendered = errors.render(exc, 1, Metrics())
         assert rendered is not None
         out.append((exc.status, rendered))
     out.append((503, errors.unavailable(ValkeyConnectionError("down"), 1)))
@@ -253,7 +253,7 @@ def test_non_numeric_time_claims_are_a_401(claims: dict[str, Any]) -> None:
     with pytest.raises(ApiError) as raised:
         TokenVerifier(SECRET, "HS256", leeway_s=30).identity(bearer(**claims))
     assert raised.value.status == 401
-    response = errors.render(raised.value, 1)
+    response = errors.render(raised.value, 1, Metrics())
     assert response is not None
     assert body(response)["error"] == "invalid token"
 

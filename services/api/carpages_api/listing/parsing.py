@@ -47,7 +47,7 @@ def _gather(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     aliased: dict[str, list[str]] = {}
     for raw_name, value in items:
         name = ALIASES.get(raw_name, raw_name)
-        if name in KNOWN and value.strip():
+        if name in KNOWN and value:  # `city_id=` is absent; `city_id= ` is a bad value
             # A scalar's alias (`page`) gives way to its own name (`page_no`) when both come.
             into = aliased if name != raw_name and name in QUERY_SCALARS else out
             into.setdefault(name, []).append(value)
@@ -67,7 +67,7 @@ def _number_errors(given: dict[str, list[str]]) -> list[dict[str, object]]:
         pattern = _INTEGER if name in INTEGER_PARAMS else _NUMBER if name == "rating_min" else None
         if pattern is None:
             continue
-        tokens = (t for v in values for t in v.split(",") if t) if name in LIST_PARAMS or \
+        tokens = (t for v in values for t in v.split(",")) if name in LIST_PARAMS or \
             name in QUERY_LISTS else values
         if not all(pattern.fullmatch(t) for t in tokens):
             kind = "integers" if name in INTEGER_PARAMS else "numbers"
@@ -92,7 +92,7 @@ def parse_query(items: Iterable[tuple[str, str]], limits: Limits) -> ListingQuer
         raise ApiError(422, "invalid request", errors)
     filters = {k: (v if k in LIST_PARAMS else v[0]) for k, v in given.items()
                if k in LIST_PARAMS or k in SCALAR_FILTERS}
-    raw: dict[str, Any] = {k: (v if k in QUERY_LISTS else v[0].strip()) for k, v in given.items()
+    raw: dict[str, Any] = {k: (v if k in QUERY_LISTS else v[0]) for k, v in given.items()
                            if k in QUERY_LISTS or k in QUERY_SCALARS}
     for name in _LOWERED & raw.keys():
         raw[name] = raw[name].lower()
@@ -125,6 +125,10 @@ def _check_paging(query: ListingQuery, limits: Limits) -> None:
     if query.page_size > limits.page_size_max:
         raise ApiError(422, "invalid request", [
             {"param": "page_size", "message": f"must be at most {limits.page_size_max}"}])
-    # A page_no past the window is not an error: like a page past the last result, it is an
-    # empty page. A 422 here would depend on page_size, which no schema can state, so a client
-    # generated from the OpenAPI would get errors for values its types allow.
+    # page_no's bound is the one the OpenAPI states (the window: page_size is at least 1). A
+    # page past the window for a larger page_size is not an error but an empty page, like a page
+    # past the last result: a bound that depends on page_size is one no schema can state, so a
+    # client generated from the OpenAPI would get errors for values its types allow.
+    if query.page_no > limits.page_window:
+        raise ApiError(422, "invalid request", [
+            {"param": "page_no", "message": f"must be at most {limits.page_window}"}])

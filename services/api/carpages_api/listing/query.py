@@ -79,7 +79,11 @@ def _split(value: Any, info: ValidationInfo, bound_key: str) -> Any:
     if value is None or isinstance(value, tuple):
         return value
     parts = [value] if isinstance(value, str) else list(value)
-    lists = [[t.strip().lower() for t in str(p).split(",") if t.strip()] for p in parts]
+    lists = [str(p).lower().split(",") for p in parts]
+    # Every item as the schema states it: `1,,2`, `petrol,` and `petrol, diesel` are not lists
+    # of values (the dedicated page's `seen_car_ids` follows the same rule).
+    if any(not t or t != t.strip() for x in lists for t in x):
+        raise ValueError("must be comma-separated values, none empty or padded with spaces")
     limits = info.context.get("limits") if isinstance(info.context, dict) else None
     if isinstance(limits, Limits) and any(len(x) > getattr(limits, bound_key) for x in lists):
         raise ValueError(f"at most {getattr(limits, bound_key)} values")

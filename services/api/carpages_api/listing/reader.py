@@ -98,6 +98,10 @@ class ListingReader:
                     buyer_id: int | None, ranker: Ranker) -> ListingPage:
         start = (query.page_no - 1) * query.page_size
         stop = start + query.page_size - 1
+        if query.page_no > self.limits.max_pages(query.page_size):
+            # Past the last page the window holds (page 29 of 35 would start inside it): empty,
+            # like a page past the last result, so page_count is the last page with cards.
+            start, stop = self.limits.page_window, self.limits.page_window - 1
         if query.order_by == "reco":
             found = await self.reco.read(reader, query, filters, buyer_id, ranker, start, stop)
         else:

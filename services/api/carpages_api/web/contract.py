@@ -71,6 +71,9 @@ def text(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 def _fit(param: dict[str, Any], settings: ApiSettings, listing: bool) -> None:
     schema, name = param["schema"], param["name"]
+    if param.get("in") == "query":
+        # `city_id=` (an empty form field) means the parameter is absent, on both endpoints.
+        param["allowEmptyValue"] = True
     if name in ("seen_car_ids", "seen_card_ids"):
         schema["maxItems"] = settings.max_seen_ids
         if not listing:

@@ -42,7 +42,7 @@ def parse_id(raw: str, param: str, max_id: int) -> int:
 
 def parse_id_list(raw: str | None, param: str, max_id: int, max_count: int) -> tuple[int, ...]:
     """A comma-separated list of ids (`1,2,3`); empty or absent means none."""
-    if raw is None or not raw.strip():
+    if not raw:
         return ()
     # Bound the work before splitting: each id needs at least one digit and one comma.
     if len(raw) > max_count * (MAX_ID_DIGITS + 2):
@@ -64,7 +64,7 @@ def page_query(raw: bytes, max_id: int, max_count: int) -> tuple[tuple[int, ...]
         return (), None
     items = QueryParams(raw).multi_items()
     seen = [value for name, value in items
-            if ALIASES.get(name, name) == "seen_car_ids" and value.strip()]
+            if ALIASES.get(name, name) == "seen_car_ids" and value]
     ignored = ignored_header((name for name, _ in items if name), PAGE_PARAMS)
     # Each parameter is bounded apiece, as the schema declares them.
     ids = tuple(i for value in seen for i in parse_id_list(value, "seen_car_ids", max_id,
