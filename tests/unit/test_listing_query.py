@@ -137,6 +137,7 @@ def test_defaults_and_aliases() -> None:
     ("fuel_type=steam", "fuel_type"), ("transmission=cvt", "transmission"), ("owner=0", "owner"),
     ("page_size=36", "page_size"), ("page_size=0", "page_size"), ("page_no=0", "page_no"),
     ("page_no=x", "page_no"), ("page_no=1001", "page_no"),
+    ("page=0&page_no=11", "page_no"), ("page_no=2&page=x", "page_no"),
     ("order_by=cheapest", "order_by"), ("facets=make_id,colour", "facets"),
     ("buyer_id=-3", "buyer_id"), ("seen_car_ids=1,x", "seen_car_ids"),
     ("slug=used_tata", "slug"), ("slug=" + "a" * 201, "slug"), ("pin=nope", "pin"),
@@ -157,6 +158,8 @@ def test_limits_are_inclusive() -> None:
     # Past the window is a valid query (an empty page), not a 422.
     assert parse("page_size=35&page_no=29").page_no == 29
     assert parse("page_no=1000").page_no == 1000  # the window, as the OpenAPI states
+    assert parse("page=4&page_no=4").page_no == 4  # both spellings
+    assert parse("page=999&page_no=2").page_no == 2  # the own name wins, the alias is checked
 
 
 def test_without_drops_only_the_facet_field() -> None:

@@ -52,8 +52,13 @@ def _gather(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
             into = aliased if name != raw_name and name in QUERY_SCALARS else out
             into.setdefault(name, []).append(value)
     for name, values in aliased.items():
-        out.setdefault(name, values)
+        if out.setdefault(name, values) != values:
+            out.setdefault(_SHADOWED, []).extend(f"{name}={value}" for value in values)
     return out
+
+
+_SHADOWED = "\0shadowed"
+"""Key of `_gather`'s `name=value` pairs given under an alias and overruled by the own name."""
 
 
 def ignored_names(items: Iterable[tuple[str, str]]) -> str | None:
@@ -84,6 +89,11 @@ def _param(loc: tuple[int | str, ...]) -> str:
 def parse_query(items: Iterable[tuple[str, str]], limits: Limits) -> ListingQuery:
     """Query-string pairs -> a validated ListingQuery, or a 422 ApiError naming the params."""
     given = _gather(items)
+    for pair in given.pop(_SHADOWED, ()):
+        # `page=0&page_no=11`: page_no wins, yet page is checked like any parameter (an
+        # overruled value that is invalid must not pass unchecked).
+        name, _, value = pair.partition("=")
+        parse_query([(name, value)], limits)
     errors: list[dict[str, object]] = [
         {"param": name, "message": "given more than once"}
         for name in (*SCALAR_FILTERS, *QUERY_SCALARS, "year") if len(given.get(name, ())) > 1]
