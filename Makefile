@@ -13,13 +13,13 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: help install run up down seed rebuild reconcile train test test-unit lint bench chaos clean \
+.PHONY: help install run up down seed rebuild reconcile train test test-unit lint bench bench-ab chaos clean \
 	storefront storefront-deps
 
 help:
 	@echo "make run   - install, start the local stack with demo data and services, follow logs"
 	@echo "make test  - install, then run the whole test suite against real servers"
-	@echo "make up | down | seed | rebuild | reconcile | train | lint | bench | clean"
+	@echo "make up | down | seed | rebuild | reconcile | train | lint | bench | bench-ab REF=rev | clean"
 	@echo "make storefront - the Next.js storefront (production build) on the stack of make up"
 	@echo "make chaos - faults during writes on its own stack; checks the cache converges (ARGS=--quick)"
 
@@ -71,6 +71,10 @@ bench: install storefront-deps
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 # Its own stack under .stack-chaos/; results in tests/chaos/results/ and RELIABILITY.md.
+# This checkout's API against REF's (default: main) on one stack, alternating runs.
+bench-ab: install
+	$(PY) -m bench.ab --ref $(or $(REF),main) $(ARGS)
+
 chaos: install
 	$(PY) -m tests.chaos $(ARGS)
 
