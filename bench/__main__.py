@@ -69,7 +69,7 @@ def _catalogue_facts(mysql: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raw_floor(server: str, sample: Path, variables: dict[str, str],
-               name: str) -> contextlib.AbstractContextManager[Any]:
+               name: str) -> contextlib.AbstractContextManager[str]:
     port = servers.free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "bench.raw_floor", "--sample", str(sample), "--server", server,
@@ -77,7 +77,7 @@ def _raw_floor(server: str, sample: Path, variables: dict[str, str],
     return _serving(name, argv, url, url + "/", variables)
 
 
-def _api(server: str, variables: dict[str, str]) -> contextlib.AbstractContextManager[Any]:
+def _api(server: str, variables: dict[str, str]) -> contextlib.AbstractContextManager[str]:
     port = servers.free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "carpages_api", "--server", server, "--host", "127.0.0.1",

@@ -63,14 +63,16 @@ def server_rows(servers: Mapping[str, Figures], base: str, other: str) -> list[S
         if second is None:
             continue
         pair = {base: first, other: second}
-        raw = {server: floor_of(servers[server], "raw floor", figures["connections"])
-               for server, figures in pair.items()}
         rows.append(ServerRow(
             scenario=name, conns=first["connections"],
             rps={s: f["rps"] for s, f in pair.items()},
             p99_ms={s: f["p99_ms"] for s, f in pair.items()},
             rps_ratio=ratio(second["rps"], first["rps"]),
             p99_ratio=ratio(second["p99_ms"], first["p99_ms"]),
-            vs_raw_floor={s: None if raw[s] is None else ratio(pair[s]["rps"], raw[s]["rps"])
-                          for s in pair}))
+            vs_raw_floor={s: _over_raw_floor(servers[s], f) for s, f in pair.items()}))
     return rows
+
+
+def _over_raw_floor(http: Figures, figures: Mapping[str, Any]) -> float | None:
+    raw = floor_of(http, "raw floor", figures["connections"])
+    return None if raw is None else ratio(figures["rps"], raw["rps"])
