@@ -9,24 +9,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import platform
-import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pymysql
-from carpages_local import stack
+from carpages_local import servers, stack
 from carpages_shared.dsn import mysql_params
-from carpages_shared.progress import Progress
 
-from bench import freshness, report, scale, storefront, wrk
+from bench import charts as charts_module
+from bench import (
+    freshness,
+    raw_floor,
+    report,
+    scale,
+    scenarios,
+    server_choice,
+    server_process,
+    storefront,
+    wrk,
+)
 
 ROOT = Path(".stack-bench")
 
@@ -58,56 +68,54 @@ def _catalogue_facts(mysql: dict[str, Any]) -> dict[str, Any]:
             "fuel": fuel, "slug": f"used-{make_slug}-cars-in-{city_slug}", "buyers": buyers}
 
 
-def _http_scenarios(api: str, facts: dict[str, Any], seconds: float, secret: str,
-                    window: int) -> dict[str, wrk.WrkResult]:
-    rng = random.Random(1)
-    ids = rng.sample(facts["ids"], min(2000, len(facts["ids"])))
-    city, make, fuel = facts["city"], facts["make"], facts["fuel"]
-    token = jwt.encode({"sub": str(facts["buyers"][0]), "exp": int(time.time()) + 3600}, secret,
-                       algorithm="HS256")
-    pages = [f"/listing/{i}/" for i in ids]
-    broad = [f"/listing/?city_id={city}&page_no={p}" for p in range(1, 4)]
-    narrow = [f"/listing/?city_id={city}&make_id={make}&fuel_type={fuel}"
-              f"&price_min=300000&price_max=1500000&owner=1,2"]
-    price = [f"/listing/?city_id={city}&order_by=price_asc&page_no={p}" for p in range(1, 4)]
-    deep = [f"/listing/?order_by=newest&page_size=20&page_no={window // 20}"]
-    slug = [f"/listing/?slug={facts['slug']}&order_by=newest"]
-    facets = [f"/listing/?city_id={city}&order_by=newest&facets=make_id,fuel_type,city_id,price"]
-    db_pages = [f"/_baseline/listing/{i}/" for i in ids]
-    db_listing = [f"/_baseline/listing/?city_id={city}&page_no={p}" for p in range(1, 4)]
-    plan: list[tuple[str, list[str], int, str]] = [
-        ("floor", ["/healthz"], 32, ""),
-        ("floor c1", ["/healthz"], 1, ""),
-        ("dedicated anon", pages, 32, ""),
-        ("dedicated anon c1", pages, 1, ""),
-        ("dedicated buyer", pages, 32, token),
-        ("listing broad reco", broad, 32, ""),
-        ("listing broad reco c1", broad, 1, ""),
-        ("listing broad reco buyer", broad, 32, token),
-        ("listing narrow", narrow, 32, ""),
-        ("listing price order", price, 32, ""),
-        ("listing deep page", deep, 32, ""),
-        ("listing slug", slug, 32, ""),
-        ("listing facets", facets, 32, ""),
-        ("db-direct dedicated", db_pages, 32, ""),
-        ("db-direct dedicated c1", db_pages, 1, ""),
-        ("db-direct listing", db_listing, 32, ""),
-        ("db-direct listing c1", db_listing, 1, ""),
-    ]
-    results = {}
-    warm: tuple[list[str], str] = ([], "")
-    progress = Progress("HTTP scenarios", "runs", total=len(plan), stream=sys.stdout)
-    for name, paths, conns, tok in plan:
-        if (paths, tok) != warm:  # warm-up: connections, caches (a c1 run follows a warm run)
-            wrk.run(name, api, paths, conns, 1, tok)
-            warm = (paths, tok)
-        results[name] = wrk.run(name, api, paths, conns, seconds, tok)
-        got = results[name]
-        progress.write(f"  {name:<28} {got.rps:>8.0f} req/s  p50 {got.p50_ms:.2f} ms"
-                       f"  p99 {got.p99_ms:.2f} ms  errors {got.errors}")
-        progress.advance()
-    progress.close()
-    return results
+def _raw_floor(server: str, sample: Path, variables: dict[str, str],
+               name: str) -> contextlib.AbstractContextManager[str]:
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "bench.raw_floor", "--sample", str(sample), "--server", server,
+            "--port", str(port)]
+    return _serving(name, argv, url, url + "/", variables)
+
+
+def _api(server: str, variables: dict[str, str]) -> contextlib.AbstractContextManager[str]:
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "carpages_api", "--server", server, "--host", "127.0.0.1",
+            "--port", str(port)]
+    return _serving(f"api-{server}", argv, url, url + "/readyz", variables)
+
+
+@contextlib.contextmanager
+def _serving(name: str, argv: list[str], url: str, ready: str,
+             variables: dict[str, str]) -> Iterator[str]:
+    env = stack.service_env(ROOT.resolve(), variables)
+    with server_process.running(argv, env, ready, ROOT.resolve() / "logs" / f"{name}.log"):
+        yield url
+
+
+def _http(variables: dict[str, str], facts: dict[str, Any], seconds: float,
+          results: dict[str, Any]) -> None:
+    """The HTTP plan against the stack's API (uvicorn) and the raw floor, then the server
+    choice: the floors and main scenarios under uvicorn and Granian, side by side."""
+    api = variables["API_URL"]
+    plan = scenarios.plan(facts, variables["API_JWT_SECRET"], window=1000)
+    sample_file = ROOT.resolve() / "raw_floor_sample.json"
+    sample = raw_floor.record(api, plan[0].paths[0], sample_file)
+    results["raw_floor"] = {"path": sample["path"], "body_bytes": len(sample["body"].encode()),
+                            "headers": len(sample["headers"])}
+    with _raw_floor("uvicorn", sample_file, variables, "raw-floor-uvicorn") as raw:
+        print("HTTP (wrk, one uvicorn worker):", flush=True)
+        http = scenarios.run(plan, {"api": api, "raw": raw}, seconds)
+        results["http"] = {k: asdict(v) for k, v in http.items()}
+        print("server choice (uvicorn vs granian):", flush=True)
+        with _raw_floor("granian", sample_file, variables, "raw-floor-granian") as raw_g, \
+                _api("granian", variables) as api_g:
+            chosen = [s for s in plan if s.name in scenarios.SERVER_CHOICE]
+            measured = server_choice.measure(
+                chosen, {"uvicorn": {"api": api, "raw": raw},
+                         "granian": {"api": api_g, "raw": raw_g}}, seconds)
+    results["servers"] = {server: {k: asdict(v) for k, v in got.items()}
+                          for server, got in measured.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     wrk.ensure_wrk()
     os.environ["API_BENCH_BASELINE"] = "true"
+    # The stack's API is the uvicorn side of every comparison, whatever the caller's default.
+    os.environ["API_SERVER"] = "uvicorn"
     # Training competes for the CPU with the measurements: the bench trains up front instead.
     os.environ["CARPAGES_TRAIN_ON_UP"] = "0"
     stack.down(ROOT)
@@ -148,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(2)  # > the ranker's pub/sub wake-up and item sync
         results["ranker"] = ("lightfm (trained without the refit)" if not args.quick
                              else "popularity (QUICK: no training)")
-        print("HTTP (wrk, one uvicorn worker):", flush=True)
-        http = _http_scenarios(variables["API_URL"], facts, seconds, variables["API_JWT_SECRET"],
-                               window=1000)
-        results["http"] = {k: asdict(v) for k, v in http.items()}
+        _http(variables, facts, seconds, results)
         print("SSR TTFB (Next.js storefront):", flush=True)
         results["storefront"] = storefront.measure(variables["API_URL"], facts, seconds,
                                                    ROOT.resolve() / "logs")
@@ -160,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             variables["API_URL"], mysql, facts["ids"], rate=200,
             samples=200 if args.quick else 1000, valkey_url=variables["VALKEY_URL"]))
         results["freshness"] = asdict(single)
+        timeline: list[tuple[float, int]] = []
         results["bulk_visible_s"] = asyncio.run(freshness.bulk_price_change(
-            variables["VALKEY_URL"], mysql))
+            variables["VALKEY_URL"], mysql, timeline=timeline))
+        results["bulk_timeline"] = timeline
         print(f"  single rows p50 {single.p50_ms:.1f} ms p99 {single.p99_ms:.1f} ms; "
               f"{args.cars} prices in one transaction visible in "
               f"{results['bulk_visible_s']:.2f} s", flush=True)
@@ -170,9 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.down(ROOT)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
-    path = report.save(results)
-    print(report.table(results))
-    print(f"results: {path}; table appended to BENCHMARKS.md")
+    name = report.stem()
+    path = report.save(results, name)
+    charts = charts_module.render(results, report.RESULTS / name)
+    report.append(results, charts)
+    print(report.table(results, charts))
+    print(f"results: {path}; charts: {', '.join(map(str, charts))}; section appended to "
+          "BENCHMARKS.md")
     return 0
 
 

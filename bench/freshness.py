@@ -7,7 +7,7 @@ import random
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,9 @@ class Freshness:
     valkey_p50_ms: float = float("nan")
     """Commit -> page in Valkey (the CDC pipeline alone), when watched through Valkey."""
     valkey_p99_ms: float = float("nan")
+    latencies_ms: list[float] = field(default_factory=list)
+    """Every confirmed commit -> API latency, in commit order (the charts' CDF)."""
+    valkey_latencies_ms: list[float] = field(default_factory=list)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -176,18 +179,19 @@ async def single_rows(api_url: str, mysql: dict[str, Any], car_ids: list[int], r
         writer.join(5)
     if writer.error is not None:
         raise writer.error
-    latencies = [(u.visible - u.committed) * 1000 for u in updates if u.visible is not None]
-    missed = len(updates) - len(latencies)
-    latencies = latencies or [float("nan")]
-    pipeline = [(u.in_valkey - u.committed) * 1000 for u in updates if u.in_valkey is not None]
-    pipeline = pipeline or [float("nan")]
+    seen = [(u.visible - u.committed) * 1000 for u in updates if u.visible is not None]
+    missed = len(updates) - len(seen)
+    latencies = seen or [float("nan")]
+    in_valkey = [(u.in_valkey - u.committed) * 1000 for u in updates if u.in_valkey is not None]
+    pipeline = in_valkey or [float("nan")]
     return Freshness(samples, statistics.median(latencies), _percentile(latencies, 0.99),
                      max(latencies), samples / max(writer.elapsed, 1e-9), missed,
-                     statistics.median(pipeline), _percentile(pipeline, 0.99))
+                     statistics.median(pipeline), _percentile(pipeline, 0.99),
+                     [round(x, 2) for x in seen], [round(x, 2) for x in in_valkey])
 
 
-async def bulk_price_change(valkey_url: str, mysql: dict[str, Any],
-                            limit_s: float = 120) -> float:
+async def bulk_price_change(valkey_url: str, mysql: dict[str, Any], limit_s: float = 120,
+                            timeline: list[tuple[float, int]] | None = None) -> float:
     """One transaction changes every live car's price; seconds until every page shows it.
 
     Watching 10,000 pages of ~7 KB by MGET every few ms would move ~70 MB and parse 10,000
@@ -195,6 +199,7 @@ async def bulk_price_change(valkey_url: str, mysql: dict[str, Any],
     car's fencing token (`keys.car_position`, written in the same atomic script as its page) is
     watched, which costs a few hundred KB per look, and a car's page is read and checked only
     once its token has moved: the time reported is still when the page showed the new price.
+    `timeline`, when given, gets (seconds since the commit, pages showing it) after each look.
     """
     conn = pymysql.connect(autocommit=False, **mysql)
     with conn.cursor() as cur:
@@ -219,6 +224,9 @@ async def bulk_price_change(valkey_url: str, mysql: dict[str, Any],
                 tokens[car_id] = token  # look at this page again only when it moves again
                 if raw is not None and orjson.loads(raw)["price"] == remaining[car_id]:
                     del remaining[car_id]
+            if timeline is not None:
+                timeline.append((round(time.monotonic() - committed, 3),
+                                 len(expected) - len(remaining)))
             if remaining:
                 await asyncio.sleep(0.01)
     finally:

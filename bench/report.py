@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import storefront
+from bench import ratios, storefront
 
 RESULTS = Path("bench/results")
 BENCHMARKS = Path("BENCHMARKS.md")
@@ -28,16 +28,33 @@ RATIOS = [
 ]
 
 
-def save(results: dict[str, Any]) -> Path:
-    """Write the raw results as JSON; return the path."""
+LATEST = ("<!-- latest-charts -->", "<!-- /latest-charts -->")
+"""BENCHMARKS.md's block linking the latest run's charts (rewritten by every run)."""
+
+
+def stem() -> str:
+    """The run's file stem: its UTC start-of-save timestamp."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def save(results: dict[str, Any], name: str) -> Path:
+    """Write the raw results as bench/results/<name>.json; return the path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"{stamp}.json"
+    path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
-    BENCHMARKS.touch()
-    with BENCHMARKS.open("a") as fh:
-        fh.write("\n" + table(results) + "\n")
     return path
+
+
+def append(results: dict[str, Any], charts: list[Path]) -> None:
+    """Append the run's section to BENCHMARKS.md and point its latest-charts block at `charts`."""
+    BENCHMARKS.touch()
+    text = BENCHMARKS.read_text()
+    images = "\n".join(f"![{c.stem}]({c.as_posix()})" for c in charts)
+    block = f"{LATEST[0]}\nLatest charts ({results['when']}):\n\n{images or 'none'}\n{LATEST[1]}"
+    if LATEST[0] in text and LATEST[1] in text:
+        head, rest = text.split(LATEST[0], 1)
+        text = head + block + rest.split(LATEST[1], 1)[1]
+    BENCHMARKS.write_text(text.rstrip("\n") + "\n\n" + table(results, charts) + "\n")
 
 
 def _verdict(value: float, goal: float | None, higher: bool) -> str:
@@ -47,19 +64,36 @@ def _verdict(value: float, goal: float | None, higher: bool) -> str:
     return f"{'met' if met else 'MISSED'} (goal {'≥' if higher else '≤'} {goal:g})"
 
 
-def table(r: dict[str, Any]) -> str:
+def _times(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}×"
+
+
+def _raw_floor_note(r: dict[str, Any]) -> str:
+    sample = r.get("raw_floor")
+    if not sample:
+        return ""
+    return (f" Raw floor = a bare ASGI app (no FastAPI, no routing) under the same server, "
+            f"answering with one recorded dedicated page ({sample['body_bytes']} B body, "
+            f"{sample['headers']} app headers).")
+
+
+def table(r: dict[str, Any], charts: list[Path] | None = None) -> str:
     """Markdown for one run."""
     http = r.get("http", {})
+    against = ratios.versus_floors(http)
     lines = [f"## Run {r['when']}{' (QUICK)' if r.get('quick') else ''}", "",
              f"Machine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}, Python "
              f"{r['machine']['python']}; {r['cars']} live cars; {r['seconds_per_run']} s per "
              "wrk run; API = one uvicorn worker (uvloop, httptools) on the same machine; "
-             f"reco ranker: {r.get('ranker', '?')}.", "",
-             "| scenario | conns | req/s | p50 ms | p99 ms | errors |",
-             "|---|---:|---:|---:|---:|---:|"]
+             f"reco ranker: {r.get('ranker', '?')}.{_raw_floor_note(r)} The ÷ columns divide "
+             "req/s by each floor's at the same number of connections.", "",
+             "| scenario | conns | req/s | p50 ms | p99 ms | errors | ÷ raw floor "
+             "| ÷ FastAPI floor |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, x in http.items():
         lines.append(f"| {name} | {x['connections']} | {x['rps']:.0f} | {x['p50_ms']:.2f} | "
-                     f"{x['p99_ms']:.2f} | {x['errors']} |")
+                     f"{x['p99_ms']:.2f} | {x['errors']} | {_times(against[name]['raw floor'])} "
+                     f"| {_times(against[name]['floor'])} |")
     lines += ["", "| ratio | value | goal |", "|---|---:|---|"]
     for label, num, den, metric, goal, higher in RATIOS:
         if num in http and den in http and http[den][metric]:
@@ -91,7 +125,32 @@ def table(r: dict[str, Any]) -> str:
                 lines.append(f"| reco rank {s['candidates']} candidates, p50/p99 ms | "
                              f"{s['candidates']} | {s['p50_ms']:.3f} / {s['p99_ms']:.3f} | | | "
                              f"{goal} |")
+    if r.get("servers"):
+        lines += server_table(r["servers"])
     if r.get("storefront"):
         lines += storefront.table(r["storefront"])
+    if charts:
+        lines += ["", "Charts: " + " ".join(f"[{c.name}]({c.as_posix()})" for c in charts)]
     lines.append(f"\nTotal bench time {r.get('elapsed_s', 0)} s.")
     return "\n".join(lines)
+
+
+def server_table(servers: dict[str, Any], base: str = "uvicorn",
+                 other: str = "granian") -> list[str]:
+    """Markdown lines: each scenario under both servers, side by side, with the ratios."""
+    if base not in servers or other not in servers:
+        return []
+    lines = ["", f"### Server choice: {base} vs {other}", "",
+             f"One worker each (uvloop); each scenario under one server then straight after "
+             f"under the other, the order alternating. Ratios are {other} / {base}; "
+             "÷ raw floor is each server's req/s over its own raw floor.", "",
+             f"| scenario | conns | {base} req/s | {other} req/s | req/s ratio | {base} p99 ms | "
+             f"{other} p99 ms | p99 ratio | {base} ÷ raw floor | {other} ÷ raw floor |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in ratios.server_rows(servers, base, other):
+        lines.append(
+            f"| {row.scenario} | {row.conns} | {row.rps[base]:.0f} | {row.rps[other]:.0f} | "
+            f"{_times(row.rps_ratio)} | {row.p99_ms[base]:.2f} | {row.p99_ms[other]:.2f} | "
+            f"{_times(row.p99_ratio)} | {_times(row.vs_raw_floor[base])} | "
+            f"{_times(row.vs_raw_floor[other])} |")
+    return lines

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from carpages_shared import heap
+from carpages_shared import heap, logs
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -63,3 +63,12 @@ def create_app(settings: ApiSettings, *, lanes: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for the `API_*` settings in the environment: the factory a server imports by name
+    (Granian builds the app in its worker process, so it cannot be handed a built app)."""
+    settings = ApiSettings()  # type: ignore[call-arg]  # values come from the environment
+    # In the serving process itself: one log format for the app's and the server's lines.
+    logs.configure(settings.log_level)
+    return create_app(settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,6 +49,10 @@ class ApiSettings(BaseSettings):
     l1_heartbeat_s: float = Field(
         1.0, gt=0, description="PING on the tracking connection; one unanswered by the next "
                                "beat drops the L1 (bounds staleness on a silent partition)")
+    server: Literal["uvicorn", "granian"] = Field(
+        "uvicorn", description="HTTP server of `python -m carpages_api`: uvicorn (uvloop + "
+                               "httptools) or Granian (Rust, ASGI interface); one worker each")
+    log_level: str = Field("warning", description="level of the process's log records")
     bench_baseline: bool = Field(
         False, description="mount /_baseline/*: pages built from MySQL per request (benchmark)")
 

@@ -1,0 +1,128 @@
+"""PNG charts of one run, saved beside its JSON (`bench/results/<stem>-*.png`): req/s and p99
+per HTTP scenario against both floors, uvicorn against Granian, and CDC freshness (the
+single-row latency CDF and the bulk change's pages visible over time)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import ratios
+
+FLOOR_STYLE = {"raw floor": ("tab:red", "--"), "floor": ("tab:gray", ":")}
+"""Colour and line style of each floor's reference line."""
+
+
+def cdf(values: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The empirical CDF: sorted values and the share of samples at or below each."""
+    xs = sorted(values)
+    return xs, [(n + 1) / len(xs) for n in range(len(xs))]
+
+
+def floor_lines(http: ratios.Figures, metric: str) -> list[tuple[str, int, float]]:
+    """(floor, connections, value) for each floor run the chart draws a reference line at."""
+    out = []
+    for base in ratios.FLOORS:
+        for conns in sorted({x["connections"] for x in http.values()}, reverse=True):
+            floor = ratios.floor_of(http, base, conns)
+            if floor is not None:
+                out.append((base, conns, float(floor[metric])))
+    return out
+
+
+def render(results: Mapping[str, Any], stem: Path) -> list[Path]:
+    """Write every chart the run has data for; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    written = []
+    if results.get("http"):
+        written.append(_http(results["http"], stem.with_name(f"{stem.name}-http.png")))
+    servers = results.get("servers") or {}
+    if {"uvicorn", "granian"} <= set(servers):
+        written.append(_servers(servers, stem.with_name(f"{stem.name}-servers.png")))
+    fresh = results.get("freshness") or {}
+    if fresh.get("latencies_ms") or results.get("bulk_timeline"):
+        written.append(_freshness(results, stem.with_name(f"{stem.name}-freshness.png")))
+    return written
+
+
+def _http(http: ratios.Figures, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    names = list(http)
+    colors = ["tab:blue" if http[n]["connections"] > 1 else "tab:orange" for n in names]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 0.35 * len(names) + 2), sharey=True)
+    for ax, metric, label in ((axes[0], "rps", "req/s"), (axes[1], "p99_ms", "p99 ms")):
+        ax.barh(names, [http[n][metric] for n in names], color=colors)
+        for base, conns, value in floor_lines(http, metric):
+            color, style = FLOOR_STYLE[base]
+            ax.axvline(value, color=color, linestyle=style, linewidth=1.2 if conns > 1 else 0.8,
+                       label=f"{'FastAPI /healthz' if base == 'floor' else 'raw ASGI'} floor, "
+                             f"{conns} conn")
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[1].set_xscale("log")  # db-direct p99s are two orders above the cache's
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("HTTP scenarios against both floors (blue: 32 conns, orange: 1 conn)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _servers(servers: Mapping[str, ratios.Figures], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    rows = ratios.server_rows(servers, "uvicorn", "granian")
+    names = [r.scenario for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(names) + 2), sharey=True)
+    height = 0.4
+    for ax, field, label in ((axes[0], "rps", "req/s"), (axes[1], "p99_ms", "p99 ms")):
+        for k, server in enumerate(("uvicorn", "granian")):
+            values = [getattr(r, field)[server] for r in rows]
+            ax.barh([i + (k - 0.5) * height for i in range(len(rows))], values, height,
+                    label=server)
+        ax.set_yticks(range(len(rows)), names)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].invert_yaxis()
+    axes[0].legend()
+    fig.suptitle("Server choice: the same scenarios under uvicorn and Granian, back to back")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _freshness(results: Mapping[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fresh = results.get("freshness") or {}
+    timeline = results.get("bulk_timeline") or []
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for key, label in (("latencies_ms", "commit → API"), ("valkey_latencies_ms",
+                                                          "commit → Valkey")):
+        if fresh.get(key):
+            xs, ys = cdf(fresh[key])
+            axes[0].step(xs, ys, where="post", label=label)
+    axes[0].axvline(250, color="tab:red", linestyle="--", linewidth=1, label="goal p99 250 ms")
+    axes[0].set_xlabel("ms after the commit")
+    axes[0].set_ylabel("share of single-row updates visible")
+    axes[0].set_title(f"single-row freshness ({fresh.get('rate_per_s', 0):.0f}/s)")
+    axes[0].legend()
+    axes[0].grid(alpha=0.3)
+    if timeline:
+        axes[1].plot([0.0] + [t for t, _ in timeline], [0] + [n for _, n in timeline])
+        axes[1].axvline(5, color="tab:red", linestyle="--", linewidth=1, label="goal 5 s")
+        axes[1].legend()
+    axes[1].set_xlabel("s after the commit")
+    axes[1].set_ylabel("pages showing the new price")
+    axes[1].set_title(f"{results.get('cars', '?')} prices in one transaction")
+    axes[1].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
