@@ -157,14 +157,11 @@ async def test_kill_9_of_the_primary_during_writes(
                 killed = kill_9(group.primary)
             changed = _set_price(port, db, probe_car, 5_555_555)  # made during the outage
 
-            (api_back, refused), applier_back, page_back = await asyncio.gather(
+            switched, (api_back, refused), applier_back, page_back = await asyncio.gather(
+                seconds_until(lambda: group.named_primary() == group.replica.port, killed),
                 back_after(api, "/listing/?order_by=newest", killed),
                 seconds_until(lambda: page(new, probe_car)["price"] == changed, killed),
                 _until_page(api, probe_car, changed, killed))
-            print(f"\nfailover: API serves after {api_back:.2f}s ({refused} answers refused), "
-                  f"applier writes after "
-                  f"{applier_back:.2f}s, a change made during the outage is served after "
-                  f"{page_back:.2f}s; {writer.written} writes so far")
             assert group.named_primary() == group.replica.port
             assert promoted_at(group.replica.port) < wedged_at <= lost_offset, \
                 "the promoted replica must have missed the lost write"
@@ -177,8 +174,13 @@ async def test_kill_9_of_the_primary_during_writes(
             assert l1.tracker.address == ("127.0.0.1", group.replica.port)
 
             # The lost write is repaired (full rebuild: the data comes from another run).
-            await until("the lost write repaired",
-                       lambda: page(new, lost_car)["price"] == lost_price, 30, workers)
+            repaired = await seconds_until(lambda: page(new, lost_car)["price"] == lost_price,
+                                           killed)
+            print(f"\nfailover: sentinels switch after {switched:.2f}s; API serves after "
+                  f"{api_back:.2f}s ({refused} answers refused); applier writes after "
+                  f"{applier_back:.2f}s; a change made during the outage is served after "
+                  f"{page_back:.2f}s; the lost write is repaired after {repaired:.2f}s; "
+                  f"{writer.written} writes so far")
             assert "comes from another run" in applier.output()
             assert (await api.json(f"/listing/{lost_car}/"))["price"] == lost_price
             writer.stop.set()
