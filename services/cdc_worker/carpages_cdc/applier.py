@@ -92,7 +92,6 @@ class Applier:
                         continue
                     if await asyncio.to_thread(self.valkey_restarts.restarted_with_data):
                         await self._full_rebuild("valkey_restart")
-                        await asyncio.to_thread(self.valkey_restarts.rebuilt)
                     await self._watch_build()
                     if records:
                         await self._process(records)

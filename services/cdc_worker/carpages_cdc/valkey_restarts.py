@@ -33,8 +33,6 @@ class ValkeyRestarts:
         self.interval_s = interval_s
         self.suspected = True  # look once at start-up
         self.next_look = 0.0
-        self.pending: str | None = None
-        """The run id to mark once the rebuild it triggered is done."""
 
     def suspect(self) -> None:
         """A connection was lost: look at the next chance."""
@@ -42,8 +40,9 @@ class ValkeyRestarts:
 
     def restarted_with_data(self) -> bool:
         """Blocking: True when Valkey holds a cache written under another Valkey run. The mark
-        is left as it is until `rebuilt()`: a rebuild that fails is tried again at the next look,
-        instead of being forgotten because the first look already moved the mark."""
+        is left as it is: the full rebuild this asks for moves it (the builder marks its build
+        before the switch), so a rebuild cut short is asked for again at the next look instead
+        of being forgotten."""
         now = time.monotonic()
         if not self.suspected and now < self.next_look:
             return False
@@ -59,13 +58,4 @@ class ValkeyRestarts:
         log.warning("Valkey's data comes from another run (%s, now %s): a restart from a "
                     "snapshot or a failover; rebuilding the cache",
                     before.decode() if before else "no mark", run_id)
-        self.pending = run_id
         return True
-
-    def rebuilt(self) -> None:
-        """The rebuild that `restarted_with_data` asked for is done: mark the data as written
-        under the run seen before it. Should another failover have happened meanwhile, the mark
-        names the previous run, and the next look rebuilds again."""
-        if self.pending is not None:
-            self.client.set(keys.valkey_run(), self.pending)
-            self.pending = None
