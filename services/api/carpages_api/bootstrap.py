@@ -31,6 +31,7 @@ from carpages_api.settings import ApiSettings
 from carpages_api.store import clients
 from carpages_api.store.clients import Readers, ValkeyClient
 from carpages_api.store.mysql_direct import MysqlPool
+from carpages_api.store.sentinel import SentinelPrimary
 from carpages_api.store.slot_transactions import SlotTransactions
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,9 @@ def make_l1(settings: ApiSettings, primary: ValkeyClient) -> PageL1 | None:
         return None
     # Tracked on the primary and filled from it: see dedicated.l1 for why not a replica.
     try:
+        locate = primary.locate if isinstance(primary, SentinelPrimary) else None
         return PageL1(primary, settings.valkey_url, settings.l1_max_cars, settings.l1_max_buyers,
-                      settings.valkey_timeout_s, settings.l1_heartbeat_s)
+                      settings.valkey_timeout_s, settings.l1_heartbeat_s, locate)
     except ValueError as exc:  # e.g. TLS, which the raw tracking socket does not speak
         log.warning("dedicated-page L1 off: %s", exc)
         return None

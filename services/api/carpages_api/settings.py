@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from carpages_shared.dsn import is_sentinel
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,7 +14,10 @@ class ApiSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore")
 
-    valkey_url: str = Field(validation_alias=AliasChoices("API_VALKEY_URL", "VALKEY_URL"))
+    valkey_url: str = Field(
+        validation_alias=AliasChoices("API_VALKEY_URL", "VALKEY_URL"),
+        description="valkey://host:port/db, or valkey+sentinel://s1:26379,s2:26379/<service>/<db> "
+        "for a Sentinel-managed primary (docs/operations.md#valkey-sentinel)")
     valkey_replica_urls: list[str] = Field(
         default_factory=list,
         description="read replicas (JSON list), spread per request; empty = read the primary")
@@ -62,4 +66,6 @@ class ApiSettings(BaseSettings):
         # silently, which is worse than refusing to start.
         if self.valkey_cluster and self.valkey_replica_urls:
             raise ValueError("valkey_replica_urls cannot be combined with valkey_cluster")
+        if self.valkey_cluster and is_sentinel(self.valkey_url):
+            raise ValueError("a valkey+sentinel:// URL names a primary, not a cluster node")
         return self

@@ -26,7 +26,7 @@ from carpages_cdc.batch_reads import Connect, CountingQuery, chunks
 from carpages_cdc.bulk_pipeline import bulk_pipeline
 from carpages_cdc.read_ahead import read_ahead
 from carpages_cdc.rebuild_lock import RebuildLock, RebuildRunning
-from carpages_cdc.valkey_client import transaction
+from carpages_cdc.valkey_client import is_cluster, transaction
 
 log = logging.getLogger(__name__)
 __all__ = ["BuildStats", "CacheBuilder", "Connect", "CountingQuery", "FencedWrite", "NoBuild",
@@ -202,6 +202,9 @@ class CacheBuilder:
 
     def _full_rebuild(self, started: float, position: dict[str, Any] | None,
                       progress: ProgressFn | None = None) -> BuildStats:
+        # Read first: if Valkey fails over mid-build, the mark names the run the first batches
+        # went to, and the applier rebuilds again on the promoted replica (valkey_restarts).
+        run = None if is_cluster(self.client) else str(self.client.info("server")["run_id"])
         now_ms = time.time_ns() // 1_000_000
         build = int(self.client.eval(NEXT_BUILD, 1, keys.build_counter(), now_ms))
         previous = current_build(self.client)
@@ -235,6 +238,8 @@ class CacheBuilder:
             raise
         finally:
             conn.close()
+        if run is not None:  # before the switch: a replica holding the switch holds the mark
+            self.client.set(keys.valkey_run(), run)
         removed = self._retire(previous, build, set(live_ids))
         log.info("full rebuild %d: %d cars, %d buyers, %d removed in %.2fs", build, written,
                  buyers_written, removed, time.monotonic() - started)

@@ -24,7 +24,10 @@ class WorkerSettings(BaseSettings):
     mysql_cdc_url: str = Field(
         "", validation_alias=AliasChoices("CDC_MYSQL_CDC_URL", "MYSQL_CDC_URL"),
         description="replication user (binlog, positions, carpages_cdc); empty = mysql_url")
-    valkey_url: str = Field(validation_alias=AliasChoices("CDC_VALKEY_URL", "VALKEY_URL"))
+    valkey_url: str = Field(
+        validation_alias=AliasChoices("CDC_VALKEY_URL", "VALKEY_URL"),
+        description="valkey://host:port/db, or valkey+sentinel://s1:26379,s2:26379/<service>/<db> "
+        "for a Sentinel-managed primary (docs/operations.md#valkey-sentinel)")
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices("CDC_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"))

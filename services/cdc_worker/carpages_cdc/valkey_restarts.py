@@ -3,8 +3,9 @@
 An empty Valkey is easy (no `meta`: the applier rebuilds everything). One that restarted from an
 RDB/AOF snapshot, or a replica promoted after a failover, holds an older state instead, and the
 Kafka offsets of the changes it lost were already committed: nothing would ever re-apply them.
-Every Valkey process has its own run id, so the applier keeps the id it last wrote under in
-Valkey itself (`keys.valkey_run`); finding a different one there means the data came from
+Every Valkey process has its own run id, so every full rebuild (before its switch) and the
+applier keep the id they wrote under in Valkey itself (`keys.valkey_run`); finding a different
+one there — or none beside a build, when the mark itself was lost — means the data came from
 another run, and the whole cache is rebuilt. The check costs two small round trips and runs at
 most once per `interval_s`, and at the next chance after a lost connection. (Only checking after
 errors is not enough: valkey-py reconnects and retries a command once by itself, so a quick
@@ -38,17 +39,23 @@ class ValkeyRestarts:
         self.suspected = True
 
     def restarted_with_data(self) -> bool:
-        """Blocking: True when Valkey holds a cache written under another Valkey run."""
+        """Blocking: True when Valkey holds a cache written under another Valkey run. The mark
+        is left as it is: the full rebuild this asks for moves it (the builder marks its build
+        before the switch), so a rebuild cut short is asked for again at the next look instead
+        of being forgotten."""
         now = time.monotonic()
         if not self.suspected and now < self.next_look:
             return False
         run_id = str(self.client.info("server")["run_id"])
-        before = self.client.getset(keys.valkey_run(), run_id)
+        before = self.client.get(keys.valkey_run())
         self.suspected, self.next_look = False, now + self.interval_s
-        if before is None or before.decode() == run_id:
-            return False  # the same run, or no mark (an empty Valkey is rebuilt anyway)
-        if current_build(self.client) is None:
+        if before is not None and before.decode() == run_id:
             return False
+        if current_build(self.client) is None:
+            self.client.set(keys.valkey_run(), run_id)  # empty: rebuilt anyway; mark it ours
+            return False
+        # Every full rebuild marks its build, so a cache without a mark lost it in a failover.
         log.warning("Valkey's data comes from another run (%s, now %s): a restart from a "
-                    "snapshot or a failover; rebuilding the cache", before.decode(), run_id)
+                    "snapshot or a failover; rebuilding the cache",
+                    before.decode() if before else "no mark", run_id)
         return True

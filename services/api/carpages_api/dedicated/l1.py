@@ -8,7 +8,8 @@ snapshots are cached, needs no Valkey round trip; whatever is missing is read in
 Where reads come from: the snapshots are read from, and tracked on, the one server `client`
 points to (the primary). A replica would report its changes only after applying the
 replication stream, but reads and reports must come from the same server, or a fill from a
-lagging replica could store a value whose change was already reported by another. Cluster mode
+lagging replica could store a value whose change was already reported by another. Behind
+Sentinel, `locate` finds the primary and a failover empties the cache (store.tracking). Cluster mode
 runs without L1 (tracking would need a connection per node and resets per slot migration).
 """
 
@@ -24,7 +25,7 @@ from carpages_api.dedicated import reader
 from carpages_api.dedicated.reader import BuyerSnapshot, CarSnapshot
 from carpages_api.dedicated.tracked_lru import TrackedLru
 from carpages_api.store.clients import ValkeyClient
-from carpages_api.store.tracking import Tracker
+from carpages_api.store.tracking import Locate, Tracker
 
 
 class Snapshots(NamedTuple):
@@ -39,14 +40,14 @@ class PageL1:
     """Tracked car and buyer snapshots over one Valkey server."""
 
     def __init__(self, client: ValkeyClient, url: str, max_cars: int, max_buyers: int,
-                 timeout_s: float, heartbeat_s: float) -> None:
+                 timeout_s: float, heartbeat_s: float, locate: Locate | None = None) -> None:
         self.client = client
         self.cars: TrackedLru[int, CarSnapshot] = TrackedLru(max_cars, reader.car_keys)
         self.buyers: TrackedLru[int, BuyerSnapshot] = TrackedLru(max_buyers,
                                                                  reader.buyer_keys)
         self.resets = 0
         self.tracker = Tracker(url, (keys.car_prefix(), keys.buyer_prefix()), self._changed,
-                               self._reset, timeout_s, heartbeat_s)
+                               self._reset, timeout_s, heartbeat_s, locate)
 
     def start(self) -> None:
         """Start tracking (in the background; the cache is bypassed until it is on)."""

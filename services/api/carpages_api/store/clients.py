@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeAlias, TypeVar
 
 import valkey.asyncio
+from carpages_shared.dsn import is_sentinel, sentinel_dsn
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 from carpages_api.settings import ApiSettings
+from carpages_api.store import sentinel
 from carpages_api.store.gated_cluster import GatedCluster
 from carpages_api.store.queueing_pool import QueueingPool
 
@@ -56,13 +58,17 @@ def _pooled(settings: ApiSettings, url: str | None = None, **server: Any) -> Any
     of over 64 concurrent requests into 503s (seen at 512 connections: 90% of answers)."""
     config = {**options(settings), "retry_on_timeout": False,
               "wait_s": settings.valkey_pool_wait_s}
+    if url is not None and is_sentinel(url):
+        wait_s = config.pop("wait_s")
+        return sentinel.primary(sentinel_dsn(url), wait_s, config)
     pool = (QueueingPool.from_url(url, **config) if url is not None
             else QueueingPool(**server, **config))
     return valkey.asyncio.Valkey.from_pool(pool)  # the client closes the pool with itself
 
 
 def connect(url: str, settings: ApiSettings) -> Any:
-    """An asyncio client for `url`: valkey.asyncio.Valkey, or a ValkeyCluster in cluster mode."""
+    """An asyncio client for `url`: valkey.asyncio.Valkey, a ValkeyCluster in cluster mode, or
+    the primary a `valkey+sentinel://` URL's sentinels name (store.sentinel)."""
     if settings.valkey_cluster:
         return GatedCluster.from_url(url, wait_s=settings.valkey_pool_wait_s,
                                      **options(settings))

@@ -13,6 +13,12 @@ must forget everything) and readers bypass the cache until tracking is re-establ
 
 The socket is raw (not an asyncio stream) precisely so that `drain()` can read it without
 yielding to the event loop.
+
+Behind Sentinel (`locate` given) the tracker connects to whatever server the sentinels name,
+refuses one whose ROLE is not master, and at every heartbeat asks the sentinels again: once they
+name another primary (a failover, even one this connection did not notice because the old
+primary is still up), the connection is dropped and remade on the new one. Every new connection
+resets the cache, so nothing read from the old primary survives a failover.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ import contextlib
 import logging
 import select
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import libvalkey
+from carpages_shared.dsn import is_sentinel, sentinel_dsn
 from carpages_shared.valkey_internals import parse_url
+from valkey.exceptions import ValkeyError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,8 @@ Keys = Callable[[Sequence[bytes]], None]
 """Called with the names of keys that changed."""
 Reset = Callable[[], None]
 """Called when everything must be forgotten (flush, disconnect, tracking not yet on)."""
+Locate = Callable[[], Awaitable[tuple[str, int]]]
+"""Where the primary is now (asks the sentinels)."""
 
 READ_CHUNK = 1 << 16
 RETRY_S = (0.05, 0.2, 1.0)
@@ -48,10 +58,19 @@ class Tracker:
     """One tracking connection to one Valkey server; reconnects by itself until closed."""
 
     def __init__(self, url: str, prefixes: Sequence[str], on_keys: Keys, on_reset: Reset,
-                 timeout_s: float, heartbeat_s: float) -> None:
-        self.params = parse_url(url)
+                 timeout_s: float, heartbeat_s: float, locate: Locate | None = None) -> None:
+        if is_sentinel(url):
+            if locate is None:
+                raise ValueError("a Sentinel URL needs `locate` to find the primary")
+            dsn = sentinel_dsn(url)
+            self.params: dict[str, Any] = {"username": dsn.username, "password": dsn.password}
+        else:
+            self.params = parse_url(url)
         if "connection_class" in self.params and "path" not in self.params:
             raise ValueError("client tracking supports plain TCP and unix sockets only")
+        self.locate = locate
+        self.address: tuple[str, int] | None = None
+        """The server tracked (or last tracked) behind Sentinel."""
         self.prefixes = list(prefixes)
         self.on_keys, self.on_reset = on_keys, on_reset
         self.timeout_s, self.heartbeat_s = timeout_s, heartbeat_s
@@ -95,10 +114,13 @@ class Tracker:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             address: Any = self.params["path"]
         else:
+            if self.locate is not None:
+                address = self.address = await self._located()
+            else:
+                address = (self.params.get("host", "localhost"), self.params.get("port", 6379))
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            address = (self.params.get("host", "localhost"), self.params.get("port", 6379))
         sock.setblocking(False)
         self._sock, self._reader = sock, libvalkey.Reader()
         hello: list[Any] = ["HELLO", "3"]
@@ -111,6 +133,10 @@ class Tracker:
             await loop.sock_connect(sock, address)
             await self._call(hello)
             await self._call(["CLIENT", "SETNAME", "carpages-l1-tracking"])
+            if self.locate is not None:
+                role = await self._call(["ROLE"])
+                if not isinstance(role, list) or role[:1] != [b"master"]:
+                    raise TrackingError(f"{address} is not a primary ({role!r:.60})")
             reply = await self._call(tracking)
         if reply != b"OK":
             raise TrackingError(f"CLIENT TRACKING answered {reply!r}")
@@ -123,6 +149,15 @@ class Tracker:
         loop.add_reader(sock.fileno(), self.drain)
         self.live = True
         log.info("L1 tracking on %s for prefixes %s", address, self.prefixes)
+
+    async def _located(self) -> tuple[str, int]:
+        """The primary the sentinels name now; no answer is a lost link, like a dead socket."""
+        assert self.locate is not None
+        try:
+            async with asyncio.timeout(self.timeout_s * 4):
+                return await self.locate()
+        except (ValkeyError, TimeoutError) as exc:
+            raise TrackingError(f"the sentinels name no primary ({exc!r:.200})") from None
 
     async def _call(self, command: list[Any]) -> Any:
         """Send one set-up command and wait for its reply (before tracking is on)."""
@@ -154,6 +189,8 @@ class Tracker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.heartbeat_s):
                     await self._lost.wait()
+            if self.live and self.locate is not None and await self._located() != self.address:
+                raise TrackingError(f"the sentinels moved the primary away from {self.address}")
         raise TrackingError("connection lost")
 
     # ------------------------------------------------------------------ reading
