@@ -89,13 +89,13 @@ def rate(points: Sequence[Point]) -> Rate | None:
                 round(cpu, 3), round(cpu / rows * 1000, 4), len(mid))
 
 
-def series(points: Sequence[Point], every: int = 4) -> list[tuple[float, float]]:
-    """(seconds, rows/s) over each run of `every` sampling periods, for the chart."""
-    out = []
-    for a, b in zip(points[::every], points[every::every], strict=False):
-        if b.t > a.t:
-            out.append((round(b.t, 3), round((b.count - a.count) / (b.t - a.t), 1)))
-    return out
+def progress(points: Sequence[Point]) -> list[tuple[float, float]]:
+    """(seconds, rows since the first sample) at each sample, for the chart (the applier's
+    counters move once per batch, so its rows/s between samples is all spikes; the slope of
+    this curve is the rate)."""
+    if not points:
+        return []
+    return [(round(p.t, 3), p.count - points[0].count) for p in points]
 
 
 def parse(text: str) -> dict[str, float]:
@@ -177,5 +177,5 @@ def summarise(sampler: Sampler, committed: float) -> dict[str, Any]:
         got = rate(points)
         out[key] = asdict(got) if got is not None else None
         if key != "cars":
-            out[f"{key}_series"] = series(points)
+            out[f"{key}_progress"] = progress(points)
     return out

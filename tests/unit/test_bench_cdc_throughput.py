@@ -37,9 +37,10 @@ def test_no_growth_or_too_few_samples_has_no_rate() -> None:
     assert cdc_throughput.rate([]) is None
 
 
-def test_the_chart_series_is_rows_per_second_over_every_few_samples() -> None:
-    points = [Point(t / 10, 1_000 * t, 0.0) for t in range(9)]
-    assert cdc_throughput.series(points, every=4) == [(0.4, 10_000.0), (0.8, 10_000.0)]
+def test_the_chart_shows_rows_done_since_the_first_sample() -> None:
+    points = [Point(0.0, 500, 0.0), Point(0.05, 500, 0.0), Point(0.1, 1_500, 0.0)]
+    assert cdc_throughput.progress(points) == [(0.0, 0), (0.05, 0), (0.1, 1_000)]
+    assert cdc_throughput.progress([]) == []
 
 
 def test_only_the_car_table_and_car_rebuilds_are_counted() -> None:
