@@ -144,6 +144,17 @@ class Sampler(threading.Thread):
             row[f"{role}_t"] = (asked + time.monotonic()) / 2 - self.origin
         return row
 
+    def wait_for(self, rows: int, timeout_s: float) -> bool:
+        """Wait until the publisher and the applier have each counted `rows` more car rows
+        than at the first sample (pages can show the final state well before: the applier
+        rebuilds a car from MySQL, so a car changed many times is right after its first)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(grown(self.points(key)) >= rows for key in ("published", "applied")):
+                return True
+            time.sleep(SAMPLE_S)
+        return False
+
     def stop(self) -> None:
         """Stop and wait for the thread."""
         self._halt.set()
@@ -166,6 +177,11 @@ def sampling(metrics_urls: Mapping[str, str], pids: Mapping[str, int]) -> Iterat
     finally:
         time.sleep(10 * SAMPLE_S)  # the last counters move just after the last page shows
         sampler.stop()
+
+
+def grown(points: Sequence[Point]) -> float:
+    """How much the counter grew from its first sample to its last."""
+    return points[-1].count - points[0].count if points else 0.0
 
 
 def summarise(sampler: Sampler, committed: float) -> dict[str, Any]:

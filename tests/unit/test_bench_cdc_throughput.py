@@ -43,6 +43,11 @@ def test_the_chart_shows_rows_done_since_the_first_sample() -> None:
     assert cdc_throughput.progress([]) == []
 
 
+def test_growth_is_from_the_first_sample_to_the_last() -> None:
+    assert cdc_throughput.grown([Point(0.0, 40, 0.0), Point(1.0, 90, 0.0)]) == 50
+    assert cdc_throughput.grown([]) == 0
+
+
 def test_only_the_car_table_and_car_rebuilds_are_counted() -> None:
     text = "\n".join([
         "# HELP carpages_cdc_events_published_total row changes acknowledged by the broker",
