@@ -138,6 +138,9 @@ class Sampler(threading.Thread):
             asked = time.monotonic()
             with urllib.request.urlopen(url, timeout=2) as resp:
                 row.update(parse(resp.read().decode()))
+            for key, (owner, _, _) in COUNTERS.items():
+                if owner == role:  # a labelled counter appears with its first increment
+                    row.setdefault(key, 0.0)
             times = self.processes[role].cpu_times()
             row[f"{role}_cpu"] = times.user + times.system
             # The counters were read somewhere between the request and the reply.
