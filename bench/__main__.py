@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
-from carpages_local import servers, stack
+from carpages_local import servers, stack, supervisor
 from carpages_shared.dsn import mysql_params
 
-from bench import charts as charts_module
 from bench import (
+    cdc_throughput,
     freshness,
     raw_floor,
     report,
@@ -37,8 +37,11 @@ from bench import (
     storefront,
     wrk,
 )
+from bench import charts as charts_module
 
 ROOT = Path(".stack-bench")
+REPEATS = 10
+"""Full runs: the bulk change again, every live car's row changed this many times (100k rows)."""
 
 
 def _catalogue_facts(mysql: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +121,36 @@ def _http(variables: dict[str, str], facts: dict[str, Any], seconds: float,
                           for server, got in measured.items()}
 
 
+def _bulk_change(env: stack.StackEnv, mysql: dict[str, Any], cars: int,
+                 statements: int = 1) -> tuple[float, list[tuple[float, int]], dict[str, Any]]:
+    """The bulk price change, with the CDC roles' counters and CPU sampled while it runs:
+    seconds until every page shows it, its pages-visible timeline, its throughput."""
+    state = supervisor.read_state(ROOT.resolve() / supervisor.STATE_FILE) or {}
+    services = state.get("services", {})
+    ports = env.metrics_ports()
+    roles = {"publisher": "cdc-publisher", "applier": "cdc-applier"}
+    urls = {role: f"http://127.0.0.1:{ports[name]}/metrics" for role, name in roles.items()}
+    pids = {role: int(services[name]["pid"]) for role, name in roles.items()}
+    timeline: list[tuple[float, int]] = []
+    marks: list[float] = []
+    with cdc_throughput.sampling(urls, pids) as sampler:
+        visible = asyncio.run(freshness.bulk_price_change(
+            env.variables()["VALKEY_URL"], mysql, timeline=timeline, statements=statements,
+            on_commit=marks.append))
+        if not sampler.wait_for(cars * statements, timeout_s=120):
+            print("  CDC throughput: not every row was counted within 120 s", flush=True)
+    return visible, timeline, cdc_throughput.summarise(sampler, marks[0])
+
+
+def _throughput_line(label: str, got: dict[str, Any]) -> str:
+    pub, app = got.get("published"), got.get("applied")
+    if not pub or not app:
+        return f"  {label}: no throughput figures ({got.get('samples')} samples)"
+    return (f"  {label}: publisher {pub['rows_per_s']:.0f} rows/s "
+            f"({pub['cpu_s_per_1k']:.3f} CPU-s/1k rows), applier {app['rows_per_s']:.0f} "
+            f"rows/s ({app['cpu_s_per_1k']:.3f} CPU-s/1k rows)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write bench/results/<timestamp>.json and BENCHMARKS.md."""
     parser = argparse.ArgumentParser(prog="bench")
@@ -167,13 +200,23 @@ def main(argv: list[str] | None = None) -> int:
             variables["API_URL"], mysql, facts["ids"], rate=200,
             samples=200 if args.quick else 1000, valkey_url=variables["VALKEY_URL"]))
         results["freshness"] = asdict(single)
-        timeline: list[tuple[float, int]] = []
-        results["bulk_visible_s"] = asyncio.run(freshness.bulk_price_change(
-            variables["VALKEY_URL"], mysql, timeline=timeline))
+        visible, timeline, throughput = _bulk_change(env, mysql, len(facts["ids"]))
+        results["bulk_visible_s"] = visible
         results["bulk_timeline"] = timeline
+        results["cdc_throughput"] = {"1x": throughput}
         print(f"  single rows p50 {single.p50_ms:.1f} ms p99 {single.p99_ms:.1f} ms; "
               f"{args.cars} prices in one transaction visible in "
               f"{results['bulk_visible_s']:.2f} s", flush=True)
+        print(_throughput_line(f"{args.cars} rows", throughput), flush=True)
+        if not args.quick:
+            # A 100k-car catalogue would have to reach the cache through the pipeline first
+            # (bench/scale.py's lives in a database the CDC does not capture): instead, the
+            # same catalogue's every row changed REPEATS times in one transaction.
+            visible, _, throughput = _bulk_change(env, mysql, len(facts["ids"]),
+                                                  statements=REPEATS)
+            throughput["visible_s"] = round(visible, 2)
+            results["cdc_throughput"][f"{REPEATS}x"] = throughput
+            print(_throughput_line(f"{REPEATS} x {args.cars} rows", throughput), flush=True)
         print("rebuild, memory, ranking:", flush=True)
         results["scale"] = scale.measure(ROOT.resolve(), env, quick=args.quick)
     finally:

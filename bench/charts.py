@@ -1,6 +1,7 @@
 """PNG charts of one run, saved beside its JSON (`bench/results/<stem>-*.png`): req/s and p99
-per HTTP scenario against both floors, uvicorn against Granian, and CDC freshness (the
-single-row latency CDF and the bulk change's pages visible over time)."""
+per HTTP scenario against both floors, uvicorn against Granian, CDC freshness (the
+single-row latency CDF and the bulk change's pages visible over time) and CDC throughput
+(rows published and applied over time during each bulk change)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ def render(results: Mapping[str, Any], stem: Path) -> list[Path]:
     fresh = results.get("freshness") or {}
     if fresh.get("latencies_ms") or results.get("bulk_timeline"):
         written.append(_freshness(results, stem.with_name(f"{stem.name}-freshness.png")))
+    if results.get("cdc_throughput"):
+        written.append(_throughput(results["cdc_throughput"],
+                                   stem.with_name(f"{stem.name}-cdc.png")))
     return written
 
 
@@ -122,6 +126,32 @@ def _freshness(results: Mapping[str, Any], path: Path) -> Path:
     axes[1].set_ylabel("pages showing the new price")
     axes[1].set_title(f"{results.get('cars', '?')} prices in one transaction")
     axes[1].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _throughput(runs: Mapping[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 4.5), squeeze=False)
+    for ax, (name, got) in zip(axes[0], runs.items(), strict=True):
+        for key, label in (("published", "publisher"), ("applied", "applier")):
+            points = got.get(f"{key}_progress") or []
+            rate = got.get(key) or {}
+            ax.plot([t for t, _ in points], [n for _, n in points],
+                    label=f"{label}: {rate.get('rows_per_s', 0):,.0f} rows/s sustained")
+        start = (got.get("published") or {}).get("started_s", 0.0)
+        rows = (got.get("published") or {}).get("rows", 0)
+        if rows:
+            ax.plot([start, start + rows / 15_000], [0, rows], color="tab:red", linestyle="--",
+                    linewidth=1, label="publisher goal: 15,000 rows/s")
+        ax.set_xlabel("s after the commit")
+        ax.set_ylabel("car rows done (slope = rows/s)")
+        ax.set_title(f"bulk change {name}: rows published and applied")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

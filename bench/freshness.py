@@ -7,6 +7,7 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -191,8 +192,14 @@ async def single_rows(api_url: str, mysql: dict[str, Any], car_ids: list[int], r
 
 
 async def bulk_price_change(valkey_url: str, mysql: dict[str, Any], limit_s: float = 120,
-                            timeline: list[tuple[float, int]] | None = None) -> float:
+                            timeline: list[tuple[float, int]] | None = None,
+                            statements: int = 1,
+                            on_commit: Callable[[float], None] | None = None) -> float:
     """One transaction changes every live car's price; seconds until every page shows it.
+
+    `statements` > 1 repeats the UPDATE within the transaction (each car's row changes that
+    many times: a bigger change on the same catalogue); `on_commit` gets the commit's
+    time.monotonic().
 
     Watching 10,000 pages of ~7 KB by MGET every few ms would move ~70 MB and parse 10,000
     JSON documents per look, on the two cores the pipeline under test also needs. Instead each
@@ -204,15 +211,18 @@ async def bulk_price_change(valkey_url: str, mysql: dict[str, Any], limit_s: flo
     conn = pymysql.connect(autocommit=False, **mysql)
     with conn.cursor() as cur:
         cur.execute("SELECT id, price FROM car WHERE status = 'live'")
-        expected = {int(i): int(p) + 1000 for i, p in cur.fetchall()}
+        expected = {int(i): int(p) + 1000 * statements for i, p in cur.fetchall()}
     client = valkey.asyncio.Valkey.from_url(valkey_url)
     try:
         tokens = dict(zip(expected, await _mget(client, [keys.car_position(i) for i in expected]),
                           strict=True))
         with conn.cursor() as cur:
-            cur.execute("UPDATE car SET price = price + 1000 WHERE status = 'live'")
+            for _ in range(statements):
+                cur.execute("UPDATE car SET price = price + 1000 WHERE status = 'live'")
         conn.commit()
         committed = time.monotonic()
+        if on_commit is not None:
+            on_commit(committed)
         conn.close()
         remaining = dict(expected)
         while remaining and time.monotonic() - committed < limit_s:

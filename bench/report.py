@@ -108,6 +108,7 @@ def table(r: dict[str, Any], charts: list[Path] | None = None) -> str:
                   f" | {_verdict(fresh['p99_ms'], 250, False)} |",
                   f"| {r['cars']} prices in one transaction, all visible | "
                   f"{r['bulk_visible_s']:.2f} s | {_verdict(r['bulk_visible_s'], 5, False)} |"]
+    lines += throughput_table(r.get("cdc_throughput") or {}, r["cars"])
     scale = r.get("scale", {})
     if scale:
         lines += ["", "| build and memory | cars | rebuild s | SQL statements | bytes/car | goal |",
@@ -133,6 +134,39 @@ def table(r: dict[str, Any], charts: list[Path] | None = None) -> str:
         lines += ["", "Charts: " + " ".join(f"[{c.name}]({c.as_posix()})" for c in charts)]
     lines.append(f"\nTotal bench time {r.get('elapsed_s', 0)} s.")
     return "\n".join(lines)
+
+
+PUBLISHER_GOAL = 15_000
+"""Publisher rows/s sustained during a bulk change (issue #14)."""
+
+
+def _rows_per_s(x: dict[str, Any] | None) -> str:
+    return "" if not x else f"{x['rows_per_s']:.0f}"
+
+
+def _per_1k(x: dict[str, Any] | None) -> str:
+    return "" if not x else f"{x['cpu_s_per_1k']:.3f}"
+
+
+def throughput_table(runs: dict[str, Any], cars: int) -> list[str]:
+    """Markdown lines: each bulk change's publisher and applier rates and CPU per 1,000 rows."""
+    if not runs:
+        return []
+    lines = ["", "| CDC throughput, bulk change | rows | publisher rows/s | publisher CPU-s "
+             "/ 1k rows | applier rows/s | applier cars rebuilt/s | applier CPU-s / 1k rows "
+             "| goal |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for name, got in runs.items():
+        pub, app = got.get("published"), got.get("applied")
+        label = (f"{cars} prices, one UPDATE" if name == "1x"
+                 else f"{name.rstrip('x')} UPDATEs of {cars} prices, one transaction")
+        goal = _verdict(pub["rows_per_s"], PUBLISHER_GOAL, True) if pub else ""
+        lines.append(f"| {label} | {pub['rows'] if pub else ''} | {_rows_per_s(pub)} | "
+                     f"{_per_1k(pub)} | {_rows_per_s(app)} | {_rows_per_s(got.get('cars'))} | "
+                     f"{_per_1k(app)} | {goal} |")
+    lines += ["", "Sustained rates between the first and last /metrics sample taken while the "
+              "counter moved (every 50 ms); CPU = the process's user+system seconds (psutil) "
+              "from the last sample before it moved to the first showing every row."]
+    return lines
 
 
 def server_table(servers: dict[str, Any], base: str = "uvicorn",

@@ -49,6 +49,9 @@ class StackEnv:
     api_port: int
     jwt_secret: str
     database: str = servers.APP_DB
+    publisher_metrics_port: int = 0
+    """The CDC publisher's /metrics (0 = none), as CDC_METRICS_PORT serves it in a pod."""
+    applier_metrics_port: int = 0
 
     def variables(self) -> dict[str, str]:
         app = f"{servers.APP_USER}:{servers.APP_PASSWORD}"
@@ -61,7 +64,16 @@ class StackEnv:
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.kafka_port}",
             "API_URL": f"http://127.0.0.1:{self.api_port}",
             "API_JWT_SECRET": self.jwt_secret,
+            **{f"{role.upper()}_METRICS_URL": f"http://127.0.0.1:{port}/metrics"
+               for role, port in (("publisher", self.publisher_metrics_port),
+                                  ("applier", self.applier_metrics_port)) if port},
         }
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Supervised CDC service name -> the port its /metrics is served on."""
+        ports = {"cdc-publisher": self.publisher_metrics_port,
+                 "cdc-applier": self.applier_metrics_port}
+        return {name: port for name, port in ports.items() if port}
 
 
 @dataclass
@@ -152,7 +164,9 @@ def up(root: Path, cars: int = 10000, with_services: bool = True, log: Any = pri
         if not secret_file.exists():
             secret_file.write_text(secrets.token_urlsafe(32))
         env = StackEnv(mysql.port, valkey.port, kafka.port, servers.free_port(),
-                       secret_file.read_text().strip())
+                       secret_file.read_text().strip(),
+                       publisher_metrics_port=servers.free_port(),
+                       applier_metrics_port=servers.free_port())
         write_env(root / "env", env)
         prepare_database(mysql.port, cars, log)
         if with_services:
@@ -200,7 +214,13 @@ def load_env(root: Path) -> StackEnv:
         api_port=urlsplit(variables["API_URL"]).port or 80,
         jwt_secret=variables["API_JWT_SECRET"],
         database=mysql.path.lstrip("/"),
+        publisher_metrics_port=_port_of(variables.get("PUBLISHER_METRICS_URL")),
+        applier_metrics_port=_port_of(variables.get("APPLIER_METRICS_URL")),
     )
+
+
+def _port_of(url: str | None) -> int:
+    return (urlsplit(url).port or 0) if url else 0
 
 
 def forget_heartbeat(env: Mapping[str, str], role: str) -> None:
@@ -230,9 +250,11 @@ def supervised_services(env: StackEnv, child_env: Mapping[str, str]) -> list[sup
             # The grace covers a full rebuild the applier may run before its first beat.
             probe = supervisor.Probe(command=cdc_probe(role), grace_s=60, period_s=5,
                                      failure_threshold=3, timeout_s=10)
+            port = env.metrics_ports().get(name)
             out.append(supervisor.Service(
                 name, argv, probe,
-                before_start=functools.partial(forget_heartbeat, child_env, role)))
+                before_start=functools.partial(forget_heartbeat, child_env, role),
+                env={"CDC_METRICS_PORT": str(port)} if port else {}))
         else:
             # /healthz, not /readyz: readiness follows Valkey, and a Valkey outage must not
             # restart the API (docs/operations.md, failure modes).

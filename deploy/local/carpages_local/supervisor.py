@@ -96,6 +96,8 @@ class Service:
     probe: Probe | None = None
     before_start: Callable[[], None] | None = None
     """Runs before every start, e.g. to delete the previous process's heartbeat."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """This service's own variables over the supervisor's (e.g. its metrics port)."""
 
 
 class _ProbeRun:
@@ -221,8 +223,8 @@ class Supervisor:
             with logfile.open("ab") as out:
                 # Own session: a terminal's Ctrl-C reaches the supervisor only, and a whole
                 # process group can be signalled (children of the child included).
-                child.proc = subprocess.Popen(spec.argv, env=self.env, stdout=out,
-                                              stderr=subprocess.STDOUT,
+                child.proc = subprocess.Popen(spec.argv, env={**self.env, **spec.env},
+                                              stdout=out, stderr=subprocess.STDOUT,
                                               stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:  # e.g. a missing executable: back off like any other failure
             self.log(f"{spec.name}: cannot start {spec.argv[0]}: {exc}")
