@@ -6,10 +6,11 @@ the composition or the ordering cannot hide by being reproduced here.
 
 from __future__ import annotations
 
+import os
 import random
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -23,8 +24,12 @@ from carpages_api.app import create_app
 from carpages_api.bootstrap import Services
 from carpages_api.settings import ApiSettings
 from carpages_cdc.builder import CacheBuilder
+from carpages_local import stack
 from carpages_shared.dsn import mysql_params
 from fastapi import FastAPI
+
+from tests.conftest import drop_database, mysql_url, new_database
+from tests.integration import tiny_catalogue as tiny
 
 SECRET = "listing-test-secret-" + "0123456789" * 5
 
@@ -112,6 +117,28 @@ def tiny_settings(mysql: str, valkey_url: str, secret: str) -> ApiSettings:
     """Settings for the session Valkey (flushed) with the tiny catalogue of `mysql` built in."""
     full_build(mysql, valkey_url)
     return ApiSettings(valkey_url=valkey_url, mysql_url=mysql, jwt_secret=secret)
+
+
+@contextmanager
+def tiny_process_env(stack_env: stack.StackEnv, valkey_url: str) -> Iterator[dict[str, str]]:
+    """The environment of an API process serving the tiny catalogue: its own database (dropped
+    after), built into `valkey_url`; the caller's own settings (e.g. from a sourced .stack/env)
+    do not leak in."""
+    database = new_database(stack_env)
+    try:
+        conn = stack.connect(stack_env.mysql_port, database=database)
+        try:
+            tiny.load(conn)
+        finally:
+            conn.close()
+        full_build(mysql_url(stack_env, database), valkey_url)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("API_") and k not in ("VALKEY_URL", "MYSQL_URL", "JWT_SECRET")}
+        env.update(API_VALKEY_URL=valkey_url, API_JWT_SECRET=SECRET,
+                   API_MYSQL_URL=mysql_url(stack_env, database))
+        yield env
+    finally:
+        drop_database(stack_env, database)
 
 
 def ids_of(body: dict[str, Any]) -> list[int]:

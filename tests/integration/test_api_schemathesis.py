@@ -12,7 +12,6 @@ database, so the same cases run on every machine.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +24,7 @@ from carpages_local import stack
 from schemathesis import Case
 
 from tests.browser.storefront_support import running_api
-from tests.conftest import drop_database, mysql_url, new_database
-from tests.integration import tiny_catalogue as tiny
-from tests.integration.listing_support import SECRET, full_build
+from tests.integration.listing_support import SECRET, tiny_process_env
 
 EXAMPLES = 300
 """Per operation (plus schemathesis' own coverage cases): ~2,500 requests, about half a minute."""
@@ -46,24 +43,9 @@ schema.config.generation.update(max_examples=EXAMPLES, deterministic=True, datab
 def api_url(stack_env: stack.StackEnv, listing_valkey: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m carpages_api` on the tiny catalogue (its own database, a private Valkey)."""
-    database = new_database(stack_env)
-    try:
-        conn = stack.connect(stack_env.mysql_port, database=database)
-        try:
-            tiny.load(conn)
-        finally:
-            conn.close()
-        full_build(mysql_url(stack_env, database), listing_valkey)
-        # The caller's own settings (e.g. from a sourced .stack/env) must not leak in.
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("API_") and k not in ("VALKEY_URL", "MYSQL_URL", "JWT_SECRET")}
-        env.update(API_VALKEY_URL=listing_valkey, API_JWT_SECRET=SECRET,
-                   API_MYSQL_URL=mysql_url(stack_env, database))
-        log = Path(tmp_path_factory.mktemp("schemathesis")) / "api.log"
-        with running_api(env, log) as url:
-            yield url
-    finally:
-        drop_database(stack_env, database)
+    log = Path(tmp_path_factory.mktemp("schemathesis")) / "api.log"
+    with tiny_process_env(stack_env, listing_valkey) as env, running_api(env, log) as url:
+        yield url
 
 
 def test_the_served_schema_is_the_one_tested(api_url: str) -> None:

@@ -9,7 +9,6 @@ that `make bench` can decide on figures alone.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -24,9 +23,8 @@ import pytest
 from carpages_local import servers, stack
 
 from tests.browser.storefront_support import process
-from tests.conftest import drop_database, mysql_url, new_database
 from tests.integration import tiny_catalogue as tiny
-from tests.integration.listing_support import SECRET, full_build
+from tests.integration.listing_support import SECRET, tiny_process_env
 
 SERVERS = ("uvicorn", "granian")
 SERVER_OWNED = {"date", "server"}
@@ -36,22 +34,8 @@ PATHS = ["/healthz", "/readyz", f"/listing/{tiny.LIVE[0]}/", f"/listing/{tiny.NO
 
 @pytest.fixture(scope="module")
 def api_env(stack_env: stack.StackEnv, listing_valkey: str) -> Iterator[dict[str, str]]:
-    database = new_database(stack_env)
-    try:
-        conn = stack.connect(stack_env.mysql_port, database=database)
-        try:
-            tiny.load(conn)
-        finally:
-            conn.close()
-        full_build(mysql_url(stack_env, database), listing_valkey)
-        # The caller's own API_* settings (e.g. from a sourced .stack/env) must not leak in.
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("API_") and k not in ("VALKEY_URL", "MYSQL_URL", "JWT_SECRET")}
-        env.update(API_VALKEY_URL=listing_valkey, API_JWT_SECRET=SECRET,
-                   API_MYSQL_URL=mysql_url(stack_env, database))
+    with tiny_process_env(stack_env, listing_valkey) as env:
         yield env
-    finally:
-        drop_database(stack_env, database)
 
 
 def _argv(server: str, port: int) -> list[str]:
