@@ -28,6 +28,10 @@ class WorkerSettings(BaseSettings):
         validation_alias=AliasChoices("CDC_VALKEY_URL", "VALKEY_URL"),
         description="valkey://host:port/db, or valkey+sentinel://s1:26379,s2:26379/<service>/<db> "
         "for a Sentinel-managed primary (docs/operations.md#valkey-sentinel)")
+    valkey_cluster: bool = Field(
+        False, validation_alias=AliasChoices("CDC_VALKEY_CLUSTER", "VALKEY_CLUSTER"),
+        description="valkey_url is a node of a Valkey Cluster: fenced writes are split by slot "
+        "(docs/operations.md#valkey-cluster)")
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices("CDC_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"))

@@ -23,7 +23,7 @@ VALKEY_CONNECT_TIMEOUT_S = 2.0
 
 def valkey(settings: WorkerSettings, timeout_s: float | None = None) -> Any:
     """A blocking Valkey client whose every call is bounded (`CDC_VALKEY_TIMEOUT_S` by default)."""
-    return valkey_client.connect(settings.valkey_url,
+    return valkey_client.connect(settings.valkey_url, cluster=settings.valkey_cluster,
                                  socket_timeout=timeout_s or settings.valkey_timeout_s,
                                  socket_connect_timeout=VALKEY_CONNECT_TIMEOUT_S)
 
