@@ -20,6 +20,7 @@ import orjson
 import pymysql
 import valkey
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from carpages_cdc import valkey_client
 from carpages_cdc.builder import CacheBuilder
 from carpages_local import servers, stack
 from carpages_shared import keys
@@ -27,9 +28,11 @@ from carpages_shared import keys
 from tests.integration.sql_oracle import SqlOracle
 
 
-def local_builder(env: stack.StackEnv, database: str, valkey_url: str) -> CacheBuilder:
-    """An in-process CacheBuilder on a test database and Valkey (small batches)."""
-    client = valkey.Valkey.from_url(valkey_url)
+def local_builder(env: stack.StackEnv, database: str, valkey_url: str,
+                  cluster: bool = False) -> CacheBuilder:
+    """An in-process CacheBuilder on a test database and Valkey (small batches); `cluster`:
+    `valkey_url` is a node of a Valkey Cluster."""
+    client = valkey_client.connect(valkey_url, cluster=cluster)
 
     def connect() -> Any:
         return stack.connect(env.mysql_port, database=database)
