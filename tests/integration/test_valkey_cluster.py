@@ -20,6 +20,7 @@ from carpages_api.settings import ApiSettings
 from carpages_cdc.builder import BuildStats, CacheBuilder, current_build
 from carpages_cdc.valkey_client import connect
 from carpages_local import servers, stack
+from carpages_reco import cli as reco_cli
 from carpages_shared import keys
 from carpages_shared.dsn import mysql_params
 from pydantic import ValidationError
@@ -273,3 +274,27 @@ async def test_bursts_beyond_the_pool_queue_on_the_cluster_too(
         answers = await asyncio.gather(*(api.get(path) for path in paths))
         assert [a.status_code for a in answers] == [200] * len(paths)
     assert not [r.message for r in caplog.records if "pub/sub" in r.message]
+
+
+# ----------------------------------------------------------------------------- the trainer
+def test_the_trainer_publishes_and_trims_on_the_cluster(
+        nodes: Cluster, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`carpages_reco train` with RECO_VALKEY_CLUSTER: its MULTI/EXECs (write a version, switch
+    to it, trim old ones) run on the node owning `{reco}`; three runs keep the newest two."""
+    for name, value in {"MYSQL_URL": db_url, "VALKEY_URL": nodes.url,
+                        "RECO_VALKEY_CLUSTER": "true", "RECO_EPOCHS": "2",
+                        "RECO_NO_COMPONENTS": "8", "RECO_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    client = cluster_client(nodes)
+    try:
+        versions = []
+        for _ in range(3):
+            assert reco_cli.main(["train"]) == 0
+            versions.append(client.get(keys.reco_current()).decode())
+        assert len(set(versions)) == 3
+        assert [v.decode() for v in client.lrange(keys.reco_versions(), 0, -1)] == (
+            versions[:0:-1])
+        assert not client.exists(keys.reco_model(versions[0]))
+        assert client.hlen(keys.reco_model(versions[2])) > 0
+    finally:
+        client.close()

@@ -374,6 +374,7 @@ def _prod_on_a_cluster(prod: list[Obj]) -> list[Obj]:
                     env["valueFrom"]["secretKeyRef"]["key"] = "valkey-cluster-url"
     find(objects, "ConfigMap", "carpages-api")["data"]["API_VALKEY_CLUSTER"] = "true"
     find(objects, "ConfigMap", "carpages-cdc")["data"]["CDC_VALKEY_CLUSTER"] = "true"
+    find(objects, "ConfigMap", "carpages-reco")["data"]["RECO_VALKEY_CLUSTER"] = "true"
     return objects
 
 
@@ -407,11 +408,6 @@ def test_prod_cluster_is_prod_on_a_valkey_cluster(
             where = f"{workload_obj['metadata']['name']} ({settings_class.__name__})"
             assert isinstance(settings, ApiSettings | WorkerSettings | RecoSettings), where
             assert settings.valkey_url == url, where
-            if isinstance(settings, RecoSettings):
-                # No cluster setting yet (a plain client): when one appears, set it in the
-                # overlay's reco ConfigMap and check it here like the others.
-                assert "valkey_cluster" not in RecoSettings.model_fields, where
-            else:
-                assert settings.valkey_cluster is True, where
+            assert settings.valkey_cluster is True, where
             if isinstance(settings, ApiSettings):
                 assert settings.valkey_replica_urls == [], where

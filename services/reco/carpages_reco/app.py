@@ -8,12 +8,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pymysql
 import valkey
-import valkey.sentinel
-from carpages_shared import car_rows, keys
-from carpages_shared.dsn import is_sentinel, mysql_params, sentinel_arguments, sentinel_dsn
+from carpages_shared import blocking_client, car_rows, keys
+from carpages_shared.dsn import mysql_params
 from carpages_shared.progress import Progress, ProgressFn
 
 from carpages_reco import store
@@ -42,20 +42,14 @@ def read_from_mysql(settings: RecoSettings) -> Snapshot:
         conn.close()
 
 
-def connect_valkey(url: str) -> valkey.Valkey:
-    """The primary at `url` (valkey://…, or valkey+sentinel://… asked of the sentinels)."""
-    if is_sentinel(url):
-        dsn = sentinel_dsn(url)
-        sentinels, to_sentinels, primary = sentinel_arguments(dsn, {})
-        sentinel = valkey.sentinel.Sentinel(sentinels, sentinel_kwargs=to_sentinels)
-        client: valkey.Valkey = sentinel.master_for(dsn.service, **primary)
-        return client
-    return valkey.Valkey.from_url(url)
+def connect_valkey(settings: RecoSettings) -> Any:
+    """The primary (valkey://…, or valkey+sentinel://… asked of the sentinels) or the cluster."""
+    return blocking_client.connect(settings.valkey_url, cluster=settings.valkey_cluster)
 
 
 def published_version(settings: RecoSettings) -> str | None:
     """The current model version in Valkey, or None before the first publish."""
-    client = connect_valkey(settings.valkey_url)
+    client = connect_valkey(settings)
     try:
         raw = client.get(keys.reco_current())
     finally:
@@ -71,7 +65,7 @@ def run_once(settings: RecoSettings, publish: bool = True,
     trained = train(snapshot, settings, version, progress)
     print(report(trained, settings.eval_k), flush=True)
     if publish:
-        client = connect_valkey(settings.valkey_url)
+        client = connect_valkey(settings)
         try:
             fields = store.model_fields(trained.meta, trained.arrays.as_dict())
             removed = store.publish(client, version, fields, settings.keep_versions)

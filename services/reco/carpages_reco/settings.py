@@ -13,6 +13,9 @@ class RecoSettings(BaseSettings):
 
     mysql_url: str = Field(validation_alias=AliasChoices("RECO_MYSQL_URL", "MYSQL_URL"))
     valkey_url: str = Field(validation_alias=AliasChoices("RECO_VALKEY_URL", "VALKEY_URL"))
+    valkey_cluster: bool = Field(
+        False, validation_alias=AliasChoices("RECO_VALKEY_CLUSTER", "VALKEY_CLUSTER"),
+        description="valkey_url is a node of a Valkey Cluster (every model key shares {reco})")
 
     # Interaction weights: how much stronger each signal is than a view (seed 001's funnel).
     weight_view: float = Field(default=1.0, gt=0)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from carpages_shared import keys
+from carpages_shared.blocking_client import transaction
 from carpages_shared.reco_format import (
     ARRAY_FIELDS,
     CHECKSUM_FIELD,
@@ -55,11 +56,11 @@ def model_fields(meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> dict
 def publish(client: Any, version: str, fields: Mapping[str, bytes], keep: int) -> list[str]:
     """Write the version, make it current, announce it; return the versions deleted by trim."""
     key = keys.reco_model(version)
-    pipe = client.pipeline(transaction=True)
+    pipe = transaction(client, key)
     pipe.delete(key)
     pipe.hset(key, mapping=dict(fields))
     pipe.execute()
-    pipe = client.pipeline(transaction=True)
+    pipe = transaction(client, keys.reco_current())
     pipe.set(keys.reco_current(), version)
     pipe.lpush(keys.reco_versions(), version)
     pipe.publish(keys.reco_published(), version)
@@ -73,7 +74,7 @@ def trim(client: Any, keep: int) -> list[str]:
     if not old:
         return []
     kept = {v.decode() for v in client.lrange(keys.reco_versions(), 0, keep - 1)}
-    pipe = client.pipeline(transaction=True)
+    pipe = transaction(client, keys.reco_versions())
     for version in old:
         if version not in kept:
             pipe.delete(keys.reco_model(version))
