@@ -40,6 +40,29 @@ def local_builder(env: stack.StackEnv, database: str, valkey_url: str,
     return CacheBuilder(connect, client, batch_size=50)
 
 
+@dataclass(frozen=True)
+class CacheTarget:
+    """Where a test's cache lives: a standalone Valkey, or a node of a Valkey Cluster."""
+
+    url: str
+    cluster: bool
+
+    def flush(self) -> None:
+        client = valkey_client.connect(self.url, cluster=self.cluster)
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+    def builder(self, env: stack.StackEnv, database: str) -> CacheBuilder:
+        return local_builder(env, database, self.url, cluster=self.cluster)
+
+    def worker_env(self, env: stack.StackEnv, database: str, **extra: str) -> dict[str, str]:
+        """A worker subprocess's environment on this cache."""
+        mode = {"CDC_VALKEY_CLUSTER": "true"} if self.cluster else {}
+        return worker_env(env, database, 0, VALKEY_URL=self.url, **mode, **extra)
+
+
 HEARTBEATS = Path(tempfile.gettempdir()) / "carpages-test-heartbeats"
 """Liveness files of test workers (one per worker tag; a fresh tag never finds an old one)."""
 

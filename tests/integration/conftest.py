@@ -1,5 +1,5 @@
-"""Fixtures shared by the integration modules: the tiny catalogue, and the listing modules'
-module-scoped stack.
+"""Fixtures shared by the integration modules: the tiny catalogue, the listing modules'
+module-scoped stack, and a cache on a standalone Valkey or a 3-node cluster (`cache_target`).
 
 Each module that uses them gets its own private Valkey with a full build of the session's
 read-only demo catalogue, an SQL oracle on that catalogue and a blocking client.
@@ -18,7 +18,9 @@ from carpages_shared.dsn import mysql_params
 
 from tests.conftest import mysql_url
 from tests.integration import tiny_catalogue as tiny
+from tests.integration.cdc_support import CacheTarget
 from tests.integration.listing_support import ListingOracle, Vocabulary, full_build
+from tests.integration.scaleout_support import Cluster, cluster
 
 
 @pytest.fixture
@@ -30,6 +32,25 @@ def tiny_db(stack_env: stack.StackEnv, mysql_db: str) -> str:
     finally:
         conn.close()
     return mysql_db
+
+
+@pytest.fixture(scope="session")
+def cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A 3-node Valkey Cluster for the session (started only if a test asks for it)."""
+    with cluster(Path(tmp_path_factory.mktemp("session-cluster"))) as nodes:
+        yield nodes
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def cache_target(request: pytest.FixtureRequest, valkey_url: str) -> CacheTarget:
+    """The session's (flushed) Valkey, then the session's cluster, flushed: a test taking this
+    runs on both, the cluster splitting every fenced write by slot."""
+    if request.param == "standalone":
+        return CacheTarget(valkey_url, cluster=False)
+    nodes: Cluster = request.getfixturevalue("cluster_nodes")
+    target = CacheTarget(nodes.url, cluster=True)
+    target.flush()
+    return target
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,27 +22,15 @@ from carpages_cdc.work import Work
 from carpages_local import stack
 from carpages_shared import keys
 
-from tests.integration.cdc_support import local_builder
-from tests.integration.scaleout_support import Cluster, cluster
+from tests.integration.cdc_support import CacheTarget
 
 
-@pytest.fixture(scope="module")
-def cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with cluster(Path(tmp_path_factory.mktemp("fencing-cluster"))) as nodes:
-        yield nodes
-
-
-@pytest.fixture(params=["standalone", "cluster"])
-def builder(request: pytest.FixtureRequest, stack_env: stack.StackEnv, mutable_seeded_db: str,
-            valkey_url: str) -> Iterator[CacheBuilder]:
-    """A built cache on the session's Valkey, or on a 3-node cluster (where every fenced write
-    is split by slot: the interleavings below must end the same way)."""
-    if request.param == "cluster":
-        nodes: Cluster = request.getfixturevalue("cluster_nodes")
-        made = local_builder(stack_env, mutable_seeded_db, nodes.url, cluster=True)
-        made.client.flushall()
-    else:
-        made = local_builder(stack_env, mutable_seeded_db, valkey_url)
+@pytest.fixture
+def builder(stack_env: stack.StackEnv, mutable_seeded_db: str,
+            cache_target: CacheTarget) -> Iterator[CacheBuilder]:
+    """A built cache on a standalone Valkey, then on a cluster (where every fenced write is
+    split by slot: the interleavings below must end the same way)."""
+    made = cache_target.builder(stack_env, mutable_seeded_db)
     made.full_rebuild()
     yield made
     made.client.close()

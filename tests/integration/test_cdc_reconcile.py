@@ -16,13 +16,14 @@ from carpages_cdc.reconcile import BuildChanging, reconcile
 from carpages_local import stack
 from carpages_shared import keys
 
-from tests.integration.cdc_support import local_builder, run_cli, worker_env
+from tests.integration.cdc_support import CacheTarget, run_cli
 
 
 @pytest.fixture
 def builder(stack_env: stack.StackEnv, mutable_seeded_db: str,
-            valkey_url: str) -> Iterator[CacheBuilder]:
-    made = local_builder(stack_env, mutable_seeded_db, valkey_url)
+            cache_target: CacheTarget) -> Iterator[CacheBuilder]:
+    """A built cache on a standalone Valkey, then on a 3-node cluster."""
+    made = cache_target.builder(stack_env, mutable_seeded_db)
     made.full_rebuild()
     yield made
     made.client.close()
@@ -79,7 +80,8 @@ def test_divergences_are_found_and_repaired(builder: CacheBuilder) -> None:
 
 
 def test_sampled_reconcile_reports_a_rate(builder: CacheBuilder, stack_env: stack.StackEnv,
-                                          mutable_seeded_db: str, valkey_url: str) -> None:
+                                          mutable_seeded_db: str,
+                                          cache_target: CacheTarget) -> None:
     live = rows(builder, "SELECT id FROM car WHERE status = 'live' ORDER BY id")
     client = builder.client
     for (car,) in live[:30]:  # 10% of the cars diverge
@@ -87,8 +89,7 @@ def test_sampled_reconcile_reports_a_rate(builder: CacheBuilder, stack_env: stac
     report = reconcile(builder, sample=0.5, recheck_s=0)
     assert report.cars_checked == 150
     assert 0 < report.divergence_rate < 0.3
-    port = int(valkey_url.rsplit(":", 1)[1].split("/")[0])
-    code, out = run_cli(worker_env(stack_env, mutable_seeded_db, port), "reconcile",
+    code, out = run_cli(cache_target.worker_env(stack_env, mutable_seeded_db), "reconcile",
                         "--sample", "0.5", "--recheck", "0")
     assert code == 1
     rate = float(re.search(r"divergence rate (\d\.\d+)", out)[1])  # type: ignore[index]
