@@ -35,6 +35,7 @@ from bench import (
     server_choice,
     server_process,
     storefront,
+    valkey_cluster,
     wrk,
 )
 from bench import charts as charts_module
@@ -80,12 +81,13 @@ def _raw_floor(server: str, sample: Path, variables: dict[str, str],
     return _serving(name, argv, url, url + "/", variables)
 
 
-def _api(server: str, variables: dict[str, str]) -> contextlib.AbstractContextManager[str]:
+def _api(server: str, variables: dict[str, str],
+         name: str = "") -> contextlib.AbstractContextManager[str]:
     port = servers.free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "carpages_api", "--server", server, "--host", "127.0.0.1",
             "--port", str(port)]
-    return _serving(f"api-{server}", argv, url, url + "/readyz", variables)
+    return _serving(name or f"api-{server}", argv, url, url + "/readyz", variables)
 
 
 @contextlib.contextmanager
@@ -119,6 +121,34 @@ def _http(variables: dict[str, str], facts: dict[str, Any], seconds: float,
                          "granian": {"api": api_g, "raw": raw_g}}, seconds)
     results["servers"] = {server: {k: asdict(v) for k, v in got.items()}
                           for server, got in measured.items()}
+    print("Valkey Cluster vs standalone:", flush=True)
+    results["valkey_cluster"] = _valkey_cluster(variables, plan, seconds)
+
+
+def _valkey_cluster(variables: dict[str, str], plan: list[scenarios.Scenario],
+                    seconds: float) -> dict[str, Any]:
+    """The dedicated page and the broad listing on the stack's API (standalone Valkey), on a
+    standalone API without its L1, and on the same API over a 3-node cluster holding the same
+    catalogue, back to back per scenario."""
+    started = time.monotonic()
+    mysql = mysql_params(variables["MYSQL_URL"])
+    chosen = [s for s in plan if s.name in valkey_cluster.SCENARIOS]
+    with valkey_cluster.built(ROOT.resolve() / "valkey-cluster", mysql,
+                              variables["VALKEY_URL"]) as (node, build), \
+            contextlib.ExitStack() as apis:
+        print(f"  {build['nodes']}-node cluster built in {build['rebuild_s']} s", flush=True)
+        sides = {valkey_cluster.STANDALONE: {"api": variables["API_URL"]}}
+        for side, extra in valkey_cluster.api_envs(node).items():
+            name = "api-" + "-".join(side.replace(",", "").split())
+            sides[side] = {"api": apis.enter_context(
+                _api("uvicorn", {**variables, **extra}, name))}
+        measured = server_choice.measure(chosen, sides, seconds, title="cluster vs standalone")
+    # Start to stop (nodes, build, two API processes, the runs): what this part adds to a run.
+    elapsed = round(time.monotonic() - started, 1)
+    print(f"  cluster part: {elapsed} s", flush=True)
+    return {"build": build, "elapsed_s": elapsed,
+            "runs": {side: {k: asdict(v) for k, v in got.items()}
+                     for side, got in measured.items()}}
 
 
 def _bulk_change(env: stack.StackEnv, mysql: dict[str, Any], cars: int,

@@ -1,7 +1,7 @@
 """PNG charts of one run, saved beside its JSON (`bench/results/<stem>-*.png`): req/s and p99
-per HTTP scenario against both floors, uvicorn against Granian, CDC freshness (the
-single-row latency CDF and the bulk change's pages visible over time) and CDC throughput
-(rows published and applied over time during each bulk change)."""
+per HTTP scenario against both floors, uvicorn against Granian, Valkey Cluster against
+standalone, CDC freshness (the single-row latency CDF and the bulk change's pages visible over
+time) and CDC throughput (rows published and applied over time during each bulk change)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,15 @@ def render(results: Mapping[str, Any], stem: Path) -> list[Path]:
         written.append(_http(results["http"], stem.with_name(f"{stem.name}-http.png")))
     servers = results.get("servers") or {}
     if {"uvicorn", "granian"} <= set(servers):
-        written.append(_servers(servers, stem.with_name(f"{stem.name}-servers.png")))
+        written.append(_side_by_side(
+            {s: servers[s] for s in ("uvicorn", "granian")},
+            "Server choice: the same scenarios under uvicorn and Granian, back to back",
+            stem.with_name(f"{stem.name}-servers.png")))
+    clustered = (results.get("valkey_cluster") or {}).get("runs") or {}
+    if len(clustered) > 1:
+        written.append(_side_by_side(
+            clustered, "Valkey Cluster vs standalone: the same API and catalogue, back to back",
+            stem.with_name(f"{stem.name}-cluster.png")))
     fresh = results.get("freshness") or {}
     if fresh.get("latencies_ms") or results.get("bulk_timeline"):
         written.append(_freshness(results, stem.with_name(f"{stem.name}-freshness.png")))
@@ -77,24 +85,24 @@ def _http(http: ratios.Figures, path: Path) -> Path:
     return path
 
 
-def _servers(servers: Mapping[str, ratios.Figures], path: Path) -> Path:
+def _side_by_side(runs: Mapping[str, ratios.Figures], title: str, path: Path) -> Path:
+    """Bars of req/s and p99 per scenario, one bar per side (the sides in `runs` order)."""
     import matplotlib.pyplot as plt
 
-    rows = ratios.server_rows(servers, "uvicorn", "granian")
-    names = [r.scenario for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(names) + 2), sharey=True)
-    height = 0.4
-    for ax, field, label in ((axes[0], "rps", "req/s"), (axes[1], "p99_ms", "p99 ms")):
-        for k, server in enumerate(("uvicorn", "granian")):
-            values = [getattr(r, field)[server] for r in rows]
-            ax.barh([i + (k - 0.5) * height for i in range(len(rows))], values, height,
-                    label=server)
-        ax.set_yticks(range(len(rows)), names)
+    sides = list(runs)
+    names = [n for n in runs[sides[0]] if all(n in runs[s] for s in sides)]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.3 * len(names) * len(sides) + 2), sharey=True)
+    height = 0.8 / len(sides)
+    for ax, metric, label in ((axes[0], "rps", "req/s"), (axes[1], "p99_ms", "p99 ms")):
+        for k, side in enumerate(sides):
+            ax.barh([i + (k - (len(sides) - 1) / 2) * height for i in range(len(names))],
+                    [runs[side][n][metric] for n in names], height, label=side)
+        ax.set_yticks(range(len(names)), names)
         ax.set_xlabel(label)
         ax.grid(axis="x", alpha=0.3)
     axes[0].invert_yaxis()
     axes[0].legend()
-    fig.suptitle("Server choice: the same scenarios under uvicorn and Granian, back to back")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import ratios, storefront
+from bench import ratios, storefront, valkey_cluster
 
 RESULTS = Path("bench/results")
 BENCHMARKS = Path("BENCHMARKS.md")
@@ -128,6 +128,8 @@ def table(r: dict[str, Any], charts: list[Path] | None = None) -> str:
                              f"{goal} |")
     if r.get("servers"):
         lines += server_table(r["servers"])
+    if r.get("valkey_cluster"):
+        lines += cluster_table(r["valkey_cluster"])
     if r.get("storefront"):
         lines += storefront.table(r["storefront"])
     if charts:
@@ -172,19 +174,53 @@ def throughput_table(runs: dict[str, Any], cars: int) -> list[str]:
 def server_table(servers: dict[str, Any], base: str = "uvicorn",
                  other: str = "granian") -> list[str]:
     """Markdown lines: each scenario under both servers, side by side, with the ratios."""
-    if base not in servers or other not in servers:
+    return side_by_side_table(
+        servers, base, other, f"Server choice: {base} vs {other}",
+        f"One worker each (uvloop); each scenario under one server then straight after under "
+        f"the other, the order alternating. Ratios are {other} / {base}; ÷ raw floor is each "
+        "server's req/s over its own raw floor.")
+
+
+def cluster_table(got: dict[str, Any]) -> list[str]:
+    """Markdown lines: the cluster against the standalone API as deployed, then against the
+    standalone API without its L1 (off in cluster mode), which leaves the cluster client."""
+    build = got.get("build", {})
+    runs = got.get("runs", {})
+    lines = side_by_side_table(
+        runs, valkey_cluster.STANDALONE, valkey_cluster.CLUSTER,
+        "Valkey Cluster vs standalone",
+        f"The same API process settings and catalogue on the stack's standalone Valkey and on a "
+        f"{build.get('nodes', '?')}-node Valkey Cluster on loopback (primaries only; built by "
+        f"the worker's builder in {build.get('rebuild_s', '?')} s; reco model: "
+        f"{build.get('reco_model') or 'none, popularity order'}); `API_VALKEY_CLUSTER=true` "
+        "turns the dedicated page's L1 off. Each scenario on every side back to back, the "
+        f"order alternating; {got.get('elapsed_s', '?')} s in all, nodes and build included. "
+        "Ratios are cluster / standalone.")
+    lines += side_by_side_table(
+        runs, valkey_cluster.NO_L1, valkey_cluster.CLUSTER, None,
+        "Against the standalone API with `API_L1_CACHE=false` (same runs): the cluster "
+        "client's own cost.")
+    return lines
+
+
+def side_by_side_table(runs: dict[str, Any], base: str, other: str, heading: str | None,
+                       note: str) -> list[str]:
+    """Markdown lines: each scenario measured on both sides, with other / base for req/s and
+    p99; the ÷ raw floor columns only when the sides have raw floors of their own."""
+    if base not in runs or other not in runs:
         return []
-    lines = ["", f"### Server choice: {base} vs {other}", "",
-             f"One worker each (uvloop); each scenario under one server then straight after "
-             f"under the other, the order alternating. Ratios are {other} / {base}; "
-             "÷ raw floor is each server's req/s over its own raw floor.", "",
+    rows = ratios.server_rows(runs, base, other)
+    floors = any(v is not None for row in rows for v in row.vs_raw_floor.values())
+    floor_head = f" {base} ÷ raw floor | {other} ÷ raw floor |" if floors else ""
+    lines = ["", *([f"### {heading}", ""] if heading else []), note, "",
              f"| scenario | conns | {base} req/s | {other} req/s | req/s ratio | {base} p99 ms | "
-             f"{other} p99 ms | p99 ratio | {base} ÷ raw floor | {other} ÷ raw floor |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in ratios.server_rows(servers, base, other):
+             f"{other} p99 ms | p99 ratio |{floor_head}",
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if floors else "")]
+    for row in rows:
+        floor_cells = (f" {_times(row.vs_raw_floor[base])} | {_times(row.vs_raw_floor[other])} |"
+                       if floors else "")
         lines.append(
             f"| {row.scenario} | {row.conns} | {row.rps[base]:.0f} | {row.rps[other]:.0f} | "
             f"{_times(row.rps_ratio)} | {row.p99_ms[base]:.2f} | {row.p99_ms[other]:.2f} | "
-            f"{_times(row.p99_ratio)} | {_times(row.vs_raw_floor[base])} | "
-            f"{_times(row.vs_raw_floor[other])} |")
+            f"{_times(row.p99_ratio)} |{floor_cells}")
     return lines

@@ -1,8 +1,10 @@
-"""Server choice: the same scenarios under uvicorn and under Granian, back to back per scenario.
+"""Side by side: the same scenarios against two or more processes, back to back per scenario.
 
-Each server gets its own API process and its own raw floor process; a scenario runs under one
-server and straight after under the other, the order alternating from one scenario to the next,
-so the machine's drift over the run falls on both sides instead of on the one measured last.
+The server choice (uvicorn against Granian, each with its own API and raw floor process) and the
+Valkey Cluster comparison (bench.valkey_cluster: the same API on a cluster and on a standalone
+Valkey) both run here. A scenario runs on one side and straight after on the other, the order
+alternating from one scenario to the next, so the machine's drift over the run falls on every
+side instead of on the one measured last.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from bench import scenarios, wrk
 
 
 def measure(plan: Sequence[scenarios.Scenario], targets: Mapping[str, Mapping[str, str]],
-            seconds: float) -> dict[str, dict[str, wrk.WrkResult]]:
-    """{server: {scenario: result}} for every scenario of `plan` under every server of
-    `targets` ({server: {"api": url, "raw": url}})."""
+            seconds: float, title: str = "server choice") -> dict[str, dict[str, wrk.WrkResult]]:
+    """{side: {scenario: result}} for every scenario of `plan` on every side of `targets`
+    ({side: {"api": url, "raw": url}}; a side needs only the targets its scenarios use)."""
     servers = list(targets)
     out: dict[str, dict[str, wrk.WrkResult]] = {server: {} for server in servers}
-    progress = Progress("server choice", "runs", total=len(plan) * len(servers),
-                        stream=sys.stdout)
+    progress = Progress(title, "runs", total=len(plan) * len(servers), stream=sys.stdout)
     for n, scenario in enumerate(plan):
         for server in servers if n % 2 == 0 else reversed(servers):
-            # Always warm: the previous run loaded the other server's process.
+            # Always warm: the previous run loaded the other side's process.
             got = scenarios.run_one(scenario, targets[server][scenario.target], seconds,
                                     warm_up=True)
             out[server][scenario.name] = got

@@ -94,3 +94,27 @@ def test_render_writes_a_png_per_chart_with_data(tmp_path: Path) -> None:
                                          "20261206T210000Z-servers.png",
                                          "20261206T210000Z-freshness.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+CLUSTER = {"build": {"nodes": 3, "cars": 10, "rebuild_s": 0.5, "reco_model": None},
+           "runs": {"standalone": {"dedicated anon": _run(8_000, p99=4)},
+                    "standalone, L1 off": {"dedicated anon": _run(5_000, p99=5)},
+                    "cluster": {"dedicated anon": _run(4_000, p99=8)}}}
+
+
+def test_the_cluster_section_divides_the_cluster_by_each_standalone_side() -> None:
+    results = {"when": "now", "cars": 10, "seconds_per_run": 2.0,
+               "machine": {"cpus": 2, "platform": "p", "python": "3.11"},
+               "valkey_cluster": CLUSTER}
+    text = report.table(results)
+    assert "### Valkey Cluster vs standalone" in text
+    assert "3-node Valkey Cluster" in text
+    # No raw floor on either side: no ÷ raw floor columns.
+    assert "| dedicated anon | 32 | 8000 | 4000 | 0.50× | 4.00 | 8.00 | 2.00× |\n" in text
+    assert "| dedicated anon | 32 | 5000 | 4000 | 0.80× | 5.00 | 8.00 | 1.60× |" in text
+
+
+def test_render_draws_the_cluster_sides(tmp_path: Path) -> None:
+    written = charts.render({"valkey_cluster": CLUSTER}, tmp_path / "s")
+    assert [p.name for p in written] == ["s-cluster.png"]
+    assert written[0].read_bytes().startswith(b"\x89PNG")
