@@ -8,7 +8,7 @@ from typing import Any
 
 import pymysql
 import valkey
-from carpages_cdc.builder import CacheBuilder
+from carpages_cdc.cache.builder import CacheBuilder
 from carpages_local import servers, stack
 from carpages_local.migrator import migrate
 from carpages_local.seeder import seed

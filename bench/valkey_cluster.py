@@ -2,7 +2,8 @@
 
 `built` starts a 3-node cluster on loopback (primaries only, from the project's own valkey
 binaries, by the scale-out tests' helper), builds the bench's catalogue into it with the worker's
-builder (`carpages_cdc.valkey_client.connect(url, cluster=True)` + `CacheBuilder.full_rebuild`)
+builder (`carpages_cdc.cache.valkey_client.connect(url, cluster=True)` +
+`CacheBuilder.full_rebuild`)
 and copies the published reco model, so a listing ranks with the same model on both sides. The
 API for the cluster is the same `python -m carpages_api` with `API_VALKEY_URL=<a node>` and
 `API_VALKEY_CLUSTER=true`; bench.server_choice then runs each scenario on every side back to
@@ -24,8 +25,8 @@ from typing import Any
 
 import pymysql
 import valkey
-from carpages_cdc.builder import CacheBuilder
-from carpages_cdc.valkey_client import connect
+from carpages_cdc.cache.builder import CacheBuilder
+from carpages_cdc.cache.valkey_client import connect
 from carpages_reco import store
 from carpages_shared import keys
 from carpages_shared import valkey_internals as internals

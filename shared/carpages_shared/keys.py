@@ -210,7 +210,7 @@ def listing_positions() -> str:
     """HASH car id -> fencing token of the newest change applied to the car's listing entries
     (cards, indexes, memberships). Valkey Cluster only: there a car's own keys and the listing
     keys sit in different slots, so the applier fences each slot by itself and the listing's
-    slot keeps its own copy of the tokens (carpages_cdc.fencing)."""
+    slot keeps its own copy of the tokens (carpages_cdc.apply.fencing)."""
     return "{cp}:positions"
 
 

@@ -20,8 +20,8 @@ import orjson
 import pymysql
 import valkey
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from carpages_cdc import valkey_client
-from carpages_cdc.builder import CacheBuilder
+from carpages_cdc.cache import valkey_client
+from carpages_cdc.cache.builder import CacheBuilder
 from carpages_local import servers, stack
 from carpages_shared import keys
 

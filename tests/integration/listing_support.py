@@ -23,7 +23,7 @@ from asgi_lifespan import LifespanManager
 from carpages_api.app import create_app
 from carpages_api.bootstrap import Services
 from carpages_api.settings import ApiSettings
-from carpages_cdc.builder import CacheBuilder
+from carpages_cdc.cache.builder import CacheBuilder
 from carpages_local import stack
 from carpages_shared.dsn import mysql_params
 from fastapi import FastAPI

@@ -14,7 +14,7 @@ import orjson
 import pymysql
 import pytest
 import valkey
-from carpages_cdc.builder import CacheBuilder, current_build
+from carpages_cdc.cache.builder import CacheBuilder, current_build
 from carpages_local import servers, stack
 from carpages_shared import keys
 from carpages_shared.dsn import mysql_params
@@ -426,7 +426,7 @@ def dump_build(client: valkey.Valkey, build: int) -> dict[str, Any]:
 
 def test_full_rebuild_writer_equals_incremental_writer(
         stack_env: stack.StackEnv, seeded_db: str, valkey_sync: valkey.Valkey) -> None:
-    from carpages_cdc import cache_writer
+    from carpages_cdc.cache import writer as cache_writer
     from carpages_shared import car_rows
 
     conn = connector(stack_env, seeded_db)()

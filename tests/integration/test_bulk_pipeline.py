@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import valkey
-from carpages_cdc.bulk_pipeline import BulkPipeline
+from carpages_cdc.cache.bulk_pipeline import BulkPipeline
 
 
 def test_writes_land_as_with_valkey_py(valkey_sync: valkey.Valkey) -> None:

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
-from carpages_cdc.builder import BuildStats, CacheBuilder
-from carpages_cdc.cache_apply import CacheApplier
+from carpages_cdc.apply.cache_apply import CacheApplier
+from carpages_cdc.apply.quarantine import Quarantine
+from carpages_cdc.apply.work import Work
+from carpages_cdc.cache.builder import BuildStats, CacheBuilder
+from carpages_cdc.cache.rebuild_lock import RebuildLock, RebuildRunning
 from carpages_cdc.metrics import Metrics
 from carpages_cdc.position import fence_token
-from carpages_cdc.quarantine import Quarantine
-from carpages_cdc.rebuild_lock import RebuildLock, RebuildRunning
-from carpages_cdc.work import Work
 from carpages_local import stack
 from carpages_shared import keys
 

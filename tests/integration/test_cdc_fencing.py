@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 import pymysql
 import pytest
-from carpages_cdc.builder import CacheBuilder
-from carpages_cdc.cache_apply import Applied, CacheApplier
+from carpages_cdc.apply.cache_apply import Applied, CacheApplier
+from carpages_cdc.apply.work import Work
+from carpages_cdc.audit.reconcile import reconcile
+from carpages_cdc.cache.builder import CacheBuilder
 from carpages_cdc.metrics import Metrics
 from carpages_cdc.position import fence_token
-from carpages_cdc.reconcile import reconcile
-from carpages_cdc.work import Work
 from carpages_local import stack
 from carpages_shared import keys
 

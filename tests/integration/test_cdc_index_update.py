@@ -9,7 +9,7 @@ from typing import Any
 
 import pymysql
 import valkey
-from carpages_cdc import cache_writer
+from carpages_cdc.cache import writer as cache_writer
 from carpages_local import stack
 from carpages_shared import car_rows
 from carpages_shared.assembly import index_entry

@@ -9,8 +9,8 @@ from typing import Any
 
 import pymysql
 import pytest
-from carpages_cdc import mysql_pool
-from carpages_cdc.mysql_pool import ConnectionPool
+from carpages_cdc.cache import mysql_pool
+from carpages_cdc.cache.mysql_pool import ConnectionPool
 from carpages_local import stack
 from carpages_shared.dsn import mysql_params
 

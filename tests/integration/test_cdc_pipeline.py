@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import pytest
 import valkey
-from carpages_cdc.valkey_client import connect
+from carpages_cdc.cache.valkey_client import connect
 from carpages_local import servers, stack
 from carpages_shared import keys
 from valkey.cluster import ValkeyCluster

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from carpages_cdc import cache_audit
-from carpages_cdc.builder import CacheBuilder
-from carpages_cdc.rebuild_lock import RebuildLock
-from carpages_cdc.reconcile import BuildChanging, reconcile
+from carpages_cdc.audit import reads as cache_audit
+from carpages_cdc.audit.reconcile import BuildChanging, reconcile
+from carpages_cdc.cache.builder import CacheBuilder
+from carpages_cdc.cache.rebuild_lock import RebuildLock
 from carpages_local import stack
 from carpages_shared import keys
 

@@ -17,7 +17,7 @@ import pymysql
 import pytest
 import valkey
 from carpages_api.settings import ApiSettings
-from carpages_cdc.builder import CacheBuilder
+from carpages_cdc.cache.builder import CacheBuilder
 from carpages_local import servers, stack
 from carpages_shared import keys
 from carpages_shared.dsn import mysql_params

@@ -16,7 +16,7 @@ import pymysql
 import pytest
 import valkey
 from carpages_api.settings import ApiSettings
-from carpages_cdc.builder import CacheBuilder, current_build
+from carpages_cdc.cache.builder import CacheBuilder, current_build
 from carpages_local import stack
 from carpages_shared import keys
 from carpages_shared.dsn import mysql_params

@@ -21,7 +21,7 @@ import valkey
 import valkey.asyncio
 from carpages_api.reco.model import ModelRanker, Serving, start_model_ranker
 from carpages_api.reco.ranking import PopularityRanker, Viewer
-from carpages_cdc.builder import CacheBuilder, current_build
+from carpages_cdc.cache.builder import CacheBuilder, current_build
 from carpages_local import stack
 from carpages_local.catalogue import SUV_BODY_TYPE, SUV_CITY_BUYER_IDS, SUV_CITY_NAME
 from carpages_reco import app, cli, store

@@ -1,8 +1,8 @@
 """The builder, the dedicated page and the listing on a real 3-node Valkey Cluster.
 
 Nothing but configuration differs from a standalone Valkey (`API_VALKEY_CLUSTER`, and the worker's
-`carpages_cdc.valkey_client.connect(url, cluster=True)`): every response is compared byte for byte
-(reco pins blanked) with a standalone Valkey built from the same database.
+`carpages_cdc.cache.valkey_client.connect(url, cluster=True)`): every response is compared byte
+for byte (reco pins blanked) with a standalone Valkey built from the same database.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pymysql
 import pytest
 import valkey
 from carpages_api.settings import ApiSettings
-from carpages_cdc.builder import BuildStats, CacheBuilder, current_build
-from carpages_cdc.valkey_client import connect
+from carpages_cdc.cache.builder import BuildStats, CacheBuilder, current_build
+from carpages_cdc.cache.valkey_client import connect
 from carpages_local import servers, stack
 from carpages_reco import cli as reco_cli
 from carpages_shared import keys

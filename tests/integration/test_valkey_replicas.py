@@ -19,7 +19,7 @@ import pymysql
 import pytest
 import valkey
 from carpages_api.settings import ApiSettings
-from carpages_cdc.builder import CacheBuilder, chunks, current_build
+from carpages_cdc.cache.builder import CacheBuilder, chunks, current_build
 from carpages_local import servers, stack
 from carpages_shared import keys
 from carpages_shared.dsn import mysql_params

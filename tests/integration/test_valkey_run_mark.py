@@ -5,8 +5,8 @@ beside a build asks for a rebuild, and the mark moves only once that rebuild is 
 from __future__ import annotations
 
 import valkey
-from carpages_cdc.builder import CacheBuilder
-from carpages_cdc.valkey_restarts import ValkeyRestarts
+from carpages_cdc.apply.valkey_restarts import ValkeyRestarts
+from carpages_cdc.cache.builder import CacheBuilder
 from carpages_local import stack
 from carpages_shared import keys
 

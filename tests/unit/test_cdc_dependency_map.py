@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import orjson
 import pytest
-from carpages_cdc import dependency_map, event_codec
-from carpages_cdc.dependency_map import Affected, CarsWhere, affected
-from carpages_cdc.plan import plan
+from carpages_cdc import event_codec
+from carpages_cdc.apply import dependency_map
+from carpages_cdc.apply.dependency_map import Affected, CarsWhere, affected
+from carpages_cdc.apply.plan import plan
+from carpages_cdc.apply.work import Work
 from carpages_cdc.position import fence_token
-from carpages_cdc.work import Work
 from carpages_shared.payloads import RowChanged, SourcePosition
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from carpages_cdc.binlog_reader import Boundary, ReaderStopped, Tick
-from carpages_cdc.handoff import Handoff
 from carpages_cdc.position import Checkpoint
+from carpages_cdc.publish.binlog_reader import Boundary, ReaderStopped, Tick
+from carpages_cdc.publish.handoff import Handoff
 
 
 async def test_items_arrive_in_order() -> None:

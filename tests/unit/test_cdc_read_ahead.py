@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 
 import pytest
-from carpages_cdc.read_ahead import read_ahead
+from carpages_cdc.cache.read_ahead import read_ahead
 
 
 def test_batches_come_back_in_order_with_their_rows() -> None:

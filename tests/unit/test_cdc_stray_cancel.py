@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 from carpages_cdc.lifecycle import stray_cancel
-from carpages_cdc.publisher import stop_producer
+from carpages_cdc.publish.publisher import stop_producer
 
 
 class HaltedProducer:

@@ -8,7 +8,7 @@ import pymysql
 import pytest
 import valkey
 from aiokafka.errors import KafkaConnectionError
-from carpages_cdc.builder import NoBuild
+from carpages_cdc.cache.builder import NoBuild
 from carpages_cdc.transient import Episode, is_transient
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from carpages_cdc.position import TOKEN_FLOOR, Checkpoint, fence_token, file_index
-from carpages_cdc.window import Window
+from carpages_cdc.publish.window import Window
 
 
 def cp(pos: int, file: str = "binlog.000001") -> Checkpoint:

@@ -15,7 +15,7 @@ def test_json_lines_carry_extras_and_request_id(restore_root: logging.Logger,
     monkeypatch.setenv("LOG_FORMAT", "json")
     out = io.StringIO()
     logs.configure("INFO", stream=out)
-    log = logging.getLogger("carpages_cdc.applier")
+    log = logging.getLogger("carpages_cdc.apply.applier")
     log.info("applied %d cars", 2, extra={"car_ids": [7, 9],
                                           "binlog": {"file": "bin.000003", "pos": 4711}})
     token = logs.request_id.set("req-42")
@@ -34,7 +34,7 @@ def test_json_lines_carry_extras_and_request_id(restore_root: logging.Logger,
     first, second, third = (json.loads(line) for line in lines)
     assert first["message"] == "applied 2 cars"
     assert first["level"] == "INFO"
-    assert first["logger"] == "carpages_cdc.applier"
+    assert first["logger"] == "carpages_cdc.apply.applier"
     assert first["car_ids"] == [7, 9]
     assert first["binlog"] == {"file": "bin.000003", "pos": 4711}
     assert first["ts"].endswith("+00:00")

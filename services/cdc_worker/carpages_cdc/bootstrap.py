@@ -16,10 +16,10 @@ import pymysql
 from carpages_shared import keys
 from carpages_shared.progress import ProgressFn
 
-from carpages_cdc import binlog_server
-from carpages_cdc.builder import BuildStats, CacheBuilder, RebuildRunning, current_build
-from carpages_cdc.cdc_store import CdcStore
+from carpages_cdc.cache.builder import BuildStats, CacheBuilder, RebuildRunning, current_build
 from carpages_cdc.position import Checkpoint
+from carpages_cdc.publish import binlog_server
+from carpages_cdc.publish.cdc_store import CdcStore
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,10 @@ import valkey
 from carpages_shared import logs
 from carpages_shared.progress import Progress
 
-from carpages_cdc import binlog_server, bootstrap, liveness, wiring
-from carpages_cdc.builder import NoBuild
-from carpages_cdc.cdc_store import CdcStore
+from carpages_cdc import bootstrap, liveness, wiring
+from carpages_cdc.cache.builder import NoBuild
+from carpages_cdc.publish import binlog_server
+from carpages_cdc.publish.cdc_store import CdcStore
 from carpages_cdc.settings import WorkerSettings
 from carpages_cdc.wiring import make_builder
 
@@ -95,21 +96,21 @@ def bootstrap_cmd(settings: WorkerSettings, args: argparse.Namespace) -> int:
 
 def publish(settings: WorkerSettings, args: argparse.Namespace) -> int:
     """Run the publisher until SIGTERM."""
-    from carpages_cdc import publish_role
+    from carpages_cdc.publish import role as publish_role
 
     return asyncio.run(publish_role.run(settings))
 
 
 def apply(settings: WorkerSettings, args: argparse.Namespace) -> int:
     """Run the applier until SIGTERM."""
-    from carpages_cdc import apply_role
+    from carpages_cdc.apply import role as apply_role
 
     return asyncio.run(apply_role.run(settings))
 
 
 def reconcile_cmd(settings: WorkerSettings, args: argparse.Namespace) -> int:
     """Compare the cache with MySQL; exit 1 when anything diverges."""
-    from carpages_cdc import reconcile
+    from carpages_cdc.audit import reconcile
 
     builder = make_builder(settings)
     try:

@@ -19,7 +19,7 @@ import orjson
 from carpages_shared.payloads import RowChanged
 from pydantic import ValidationError
 
-from carpages_cdc import debezium
+from carpages_cdc.apply import debezium
 
 
 class UndecodableMessage(ValueError):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from carpages_cdc.dependency_map import TABLES
+from carpages_cdc.apply.dependency_map import TABLES
 from carpages_cdc.settings import WorkerSettings
 
 log = logging.getLogger(__name__)

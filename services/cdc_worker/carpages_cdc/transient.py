@@ -23,7 +23,7 @@ import pymysql
 import valkey
 from aiokafka.errors import KafkaError
 
-from carpages_cdc.builder import NoBuild
+from carpages_cdc.cache.builder import NoBuild
 
 T = TypeVar("T")
 

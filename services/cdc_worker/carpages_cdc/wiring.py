@@ -13,9 +13,9 @@ from typing import Any
 import pymysql
 from carpages_shared.dsn import mysql_params
 
-from carpages_cdc import valkey_client
-from carpages_cdc.builder import CacheBuilder
-from carpages_cdc.mysql_pool import ConnectionPool
+from carpages_cdc.cache import valkey_client
+from carpages_cdc.cache.builder import CacheBuilder
+from carpages_cdc.cache.mysql_pool import ConnectionPool
 from carpages_cdc.settings import WorkerSettings
 
 VALKEY_CONNECT_TIMEOUT_S = 2.0

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import pymysql
 
-from carpages_cdc import binlog_server
 from carpages_cdc.position import Checkpoint
+from carpages_cdc.publish import binlog_server
 from carpages_cdc.settings import CDC_SCHEMA
 
 T = TypeVar("T")

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from carpages_shared import car_rows, keys
 from carpages_shared.progress import ProgressFn
 
-from carpages_cdc import cache_audit
-from carpages_cdc.builder import CacheBuilder, NoBuild, current_build
-from carpages_cdc.cache_apply import CacheApplier
+from carpages_cdc.apply.cache_apply import CacheApplier
+from carpages_cdc.apply.work import Work
+from carpages_cdc.audit import reads as cache_audit
+from carpages_cdc.cache.builder import CacheBuilder, NoBuild, current_build
+from carpages_cdc.cache.valkey_client import transaction
 from carpages_cdc.metrics import Metrics
-from carpages_cdc.valkey_client import transaction
-from carpages_cdc.work import Work
 
 
 class BuildChanging(NoBuild):

@@ -1,6 +1,6 @@
 """The apply role's wiring: Valkey, builder, topics, consumer, dead-letter producer, liveness.
 
-`cdc_worker apply` -> cli -> `run(settings)`; the loop itself is carpages_cdc.applier.
+`cdc_worker apply` -> cli -> `run(settings)`; the loop itself is carpages_cdc.apply.applier.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from aiokafka import (
 )
 from carpages_shared import heap
 
-from carpages_cdc import liveness, reconcile
-from carpages_cdc.applier import ROLE, Applier
-from carpages_cdc.cache_apply import CacheApplier
+from carpages_cdc import liveness
+from carpages_cdc.apply.applier import ROLE, Applier
+from carpages_cdc.apply.cache_apply import CacheApplier
+from carpages_cdc.audit import reconcile
 from carpages_cdc.lifecycle import sleep_unless, stop_on_signals
 from carpages_cdc.metrics import Metrics
 from carpages_cdc.settings import WorkerSettings

@@ -29,8 +29,13 @@ from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaConnectionError, NodeNotReadyError
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
-from carpages_cdc import binlog_server, bootstrap, transient
-from carpages_cdc.binlog_reader import (
+from carpages_cdc import bootstrap, transient
+from carpages_cdc.cache.builder import CacheBuilder
+from carpages_cdc.lifecycle import first_of, stray_cancel
+from carpages_cdc.metrics import Metrics
+from carpages_cdc.position import Checkpoint, file_index
+from carpages_cdc.publish import binlog_server
+from carpages_cdc.publish.binlog_reader import (
     BinlogReader,
     Boundary,
     Changes,
@@ -38,16 +43,12 @@ from carpages_cdc.binlog_reader import (
     ReaderStopped,
     Tick,
 )
-from carpages_cdc.builder import CacheBuilder
-from carpages_cdc.cdc_store import CdcStore, LeaseLost
-from carpages_cdc.handoff import Handoff
-from carpages_cdc.lease import Lease
-from carpages_cdc.lifecycle import first_of, stray_cancel
-from carpages_cdc.metrics import Metrics
-from carpages_cdc.position import Checkpoint, file_index
+from carpages_cdc.publish.cdc_store import CdcStore, LeaseLost
+from carpages_cdc.publish.handoff import Handoff
+from carpages_cdc.publish.lease import Lease
+from carpages_cdc.publish.window import Window
 from carpages_cdc.settings import WorkerSettings
 from carpages_cdc.topics import TopicMaker
-from carpages_cdc.window import Window
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """The publish role's wiring: preflight, lease (standby until it is ours), liveness, SIGTERM.
 
-`cdc_worker publish` -> cli -> `run(settings)`; the publishing itself is carpages_cdc.publisher.
+`cdc_worker publish` -> cli -> `run(settings)`; the publishing itself is
+carpages_cdc.publish.publisher.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 import valkey
 from carpages_shared import heap
 
-from carpages_cdc import binlog_server, liveness, wiring
-from carpages_cdc.cdc_store import CdcStore, LeaseLost
-from carpages_cdc.lease import Lease
+from carpages_cdc import liveness, wiring
 from carpages_cdc.lifecycle import sleep_unless, stop_on_signals, stray_cancel
 from carpages_cdc.metrics import Metrics
-from carpages_cdc.publisher import ROLE, Publisher
+from carpages_cdc.publish import binlog_server
+from carpages_cdc.publish.cdc_store import CdcStore, LeaseLost
+from carpages_cdc.publish.lease import Lease
+from carpages_cdc.publish.publisher import ROLE, Publisher
 from carpages_cdc.settings import WorkerSettings
 from carpages_cdc.transient import backoff_s, persist
 from carpages_cdc.wiring import make_builder

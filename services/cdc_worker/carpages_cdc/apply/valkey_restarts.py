@@ -20,8 +20,8 @@ from typing import Any
 
 from carpages_shared import keys
 
-from carpages_cdc import valkey_client
-from carpages_cdc.builder import current_build
+from carpages_cdc.cache import valkey_client
+from carpages_cdc.cache.builder import current_build
 
 log = logging.getLogger(__name__)
 

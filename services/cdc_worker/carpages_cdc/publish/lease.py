@@ -3,7 +3,8 @@
 A second replica waits as a standby and takes over once the lease expires (or is released on a
 clean exit). The holder stops publishing a margin *before* its lease could have expired on the
 server if it cannot renew (MySQL unreachable), and the checkpoint save is itself fenced by the
-lease (carpages_cdc.cdc_store), so a paused, deposed publisher can never move the checkpoint.
+lease (carpages_cdc.publish.cdc_store), so a paused, deposed publisher can never move the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import Callable
 
 import pymysql
 
-from carpages_cdc.cdc_store import CdcStore, LeaseLost
 from carpages_cdc.lifecycle import sleep_unless
+from carpages_cdc.publish.cdc_store import CdcStore, LeaseLost
 
 log = logging.getLogger(__name__)
 

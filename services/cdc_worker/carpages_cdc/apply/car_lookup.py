@@ -9,7 +9,7 @@ from typing import Final
 
 from carpages_shared.car_rows import Query
 
-from carpages_cdc.dependency_map import CarsWhere, SelectorColumn
+from carpages_cdc.apply.dependency_map import CarsWhere, SelectorColumn
 
 # Only live cars: they are the only ones with cache entries (a car leaving the market is
 # handled by its own row change).

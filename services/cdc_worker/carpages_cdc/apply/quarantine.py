@@ -14,7 +14,7 @@ from typing import Any
 from carpages_shared import keys
 
 KINDS = {"cars": "car", "buyers": "buyer", "slugs": "slugs"}
-"""Work kinds (carpages_cdc.cache_apply) -> member prefixes."""
+"""Work kinds (carpages_cdc.apply.cache_apply) -> member prefixes."""
 
 
 class Quarantine:

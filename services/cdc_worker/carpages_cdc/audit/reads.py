@@ -11,8 +11,7 @@ from typing import Any
 from carpages_shared import car_rows, keys
 from carpages_shared.car_rows import CarRecord
 
-from carpages_cdc.builder import CacheBuilder, CountingQuery, chunks
-from carpages_cdc.cache_diff import (
+from carpages_cdc.audit.diff import (
     BuyerCache,
     CarCache,
     CarExpectation,
@@ -20,7 +19,8 @@ from carpages_cdc.cache_diff import (
     car_diff,
     expect_car,
 )
-from carpages_cdc.cache_writer import slug_map
+from carpages_cdc.cache.builder import CacheBuilder, CountingQuery, chunks
+from carpages_cdc.cache.writer import slug_map
 
 CHUNK = 500
 

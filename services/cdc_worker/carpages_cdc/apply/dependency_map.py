@@ -3,7 +3,7 @@
 Row changes of the 17 marketplace tables map to cars, buyers and the slug map. A change to a
 lookup row (a make rename, a seller's new mobile number) affects every car that references it:
 that is returned as a `CarsWhere` selector, which an adapter resolves with one SQL statement per
-batch (carpages_cdc.car_lookup), so this module never needs the database.
+batch (carpages_cdc.apply.car_lookup), so this module never needs the database.
 """
 
 from __future__ import annotations

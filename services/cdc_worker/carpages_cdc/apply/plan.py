@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from carpages_cdc import dependency_map, event_codec
+from carpages_cdc import event_codec
+from carpages_cdc.apply import dependency_map
+from carpages_cdc.apply.work import Work
 from carpages_cdc.position import fence_token
 from carpages_cdc.settings import CDC_SCHEMA
-from carpages_cdc.work import Work
 
 
 class Message(Protocol):

@@ -19,13 +19,13 @@ from typing import Any
 
 from carpages_shared import keys
 
-from carpages_cdc import car_lookup
-from carpages_cdc.builder import CacheBuilder, CountingQuery
-from carpages_cdc.fencing import FENCED_WRITE, Fence, FenceRefused
+from carpages_cdc.apply import car_lookup
+from carpages_cdc.apply.fencing import FENCED_WRITE, Fence, FenceRefused
+from carpages_cdc.apply.quarantine import Quarantine
+from carpages_cdc.apply.work import Work
+from carpages_cdc.cache.builder import CacheBuilder, CountingQuery
 from carpages_cdc.metrics import Metrics
-from carpages_cdc.quarantine import Quarantine
 from carpages_cdc.transient import is_transient
-from carpages_cdc.work import Work
 
 log = logging.getLogger(__name__)
 

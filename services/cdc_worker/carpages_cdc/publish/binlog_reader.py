@@ -27,8 +27,9 @@ from pymysqlreplication.event import (
 )
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from carpages_cdc import binlog_server, event_codec
+from carpages_cdc import event_codec
 from carpages_cdc.position import Checkpoint
+from carpages_cdc.publish import binlog_server
 from carpages_cdc.settings import CDC_SCHEMA, WorkerSettings
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from carpages_shared import car_rows, keys
 from carpages_shared.assembly import IndexEntry
 from carpages_shared.progress import ProgressFn
 
-from carpages_cdc import cache_writer
-from carpages_cdc.batch_reads import Connect, CountingQuery, chunks
-from carpages_cdc.bulk_pipeline import bulk_pipeline
-from carpages_cdc.read_ahead import read_ahead
-from carpages_cdc.rebuild_lock import RebuildLock, RebuildRunning
-from carpages_cdc.valkey_client import is_cluster, run_id, transaction
+from carpages_cdc.cache import writer as cache_writer
+from carpages_cdc.cache.batch_reads import Connect, CountingQuery, chunks
+from carpages_cdc.cache.bulk_pipeline import bulk_pipeline
+from carpages_cdc.cache.read_ahead import read_ahead
+from carpages_cdc.cache.rebuild_lock import RebuildLock, RebuildRunning
+from carpages_cdc.cache.valkey_client import is_cluster, run_id, transaction
 
 log = logging.getLogger(__name__)
 __all__ = ["BuildStats", "CacheBuilder", "Connect", "CountingQuery", "FencedWrite", "NoBuild",
@@ -35,7 +35,7 @@ __all__ = ["BuildStats", "CacheBuilder", "Connect", "CountingQuery", "FencedWrit
 
 FencedWrite = Callable[[Any, Sequence[int], "tuple[str, Sequence[bytes | None]] | None"], None]
 """Runs a filled batch pipeline instead of `pipe.execute()`: (pipe, ids, (memberships key, the
-values read before writing) or None). The applier's fenced write: carpages_cdc.fencing."""
+values read before writing) or None). The applier's fenced write: carpages_cdc.apply.fencing."""
 
 
 NEXT_BUILD = """

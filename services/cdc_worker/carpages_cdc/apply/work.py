@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from carpages_cdc.dependency_map import Affected, CarsWhere
+from carpages_cdc.apply.dependency_map import Affected, CarsWhere
 
 
 def _newest(target: dict[int, str], ids: Iterable[int], token: str) -> None:
@@ -17,7 +17,7 @@ def _newest(target: dict[int, str], ids: Iterable[int], token: str) -> None:
 
 @dataclass
 class Work:
-    """Rebuilds owed by a batch of changes; tokens order writes (see carpages_cdc.fencing)."""
+    """Rebuilds owed by a batch of changes; tokens order writes (see carpages_cdc.apply.fencing)."""
 
     cars: dict[int, str] = field(default_factory=dict)
     buyers: dict[int, str] = field(default_factory=dict)

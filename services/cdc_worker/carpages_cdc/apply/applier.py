@@ -20,16 +20,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from carpages_cdc import bootstrap
-from carpages_cdc.broker_watch import BrokerWatch
-from carpages_cdc.builder import CacheBuilder, current_build
-from carpages_cdc.cache_apply import CacheApplier
+from carpages_cdc.apply.broker_watch import BrokerWatch
+from carpages_cdc.apply.cache_apply import CacheApplier
+from carpages_cdc.apply.plan import DeadLetter, plan
+from carpages_cdc.apply.valkey_restarts import ValkeyRestarts
+from carpages_cdc.apply.work import Work
+from carpages_cdc.cache.builder import CacheBuilder, current_build
 from carpages_cdc.lifecycle import sleep_unless, stray_cancel
 from carpages_cdc.metrics import Metrics
-from carpages_cdc.plan import DeadLetter, plan
 from carpages_cdc.settings import WorkerSettings
 from carpages_cdc.transient import Episode, backoff_s, is_transient
-from carpages_cdc.valkey_restarts import ValkeyRestarts
-from carpages_cdc.work import Work
 
 log = logging.getLogger(__name__)
 

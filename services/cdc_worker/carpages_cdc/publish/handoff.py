@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from carpages_cdc.binlog_reader import Item
+from carpages_cdc.publish.binlog_reader import Item
 
 WAIT_S = 0.5
 """How often a waiting side re-checks whether it should stop."""

@@ -1,0 +1,1 @@
+"""The apply role: Kafka -> plans of fenced rebuilds; quarantine; lost-data detection."""

@@ -1,0 +1,1 @@
+"""Building cache entries: MySQL batch reads, Valkey writes, the full rebuild and its lock."""

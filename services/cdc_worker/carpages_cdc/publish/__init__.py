@@ -1,0 +1,1 @@
+"""The publish role: binlog -> Kafka (reader thread, in-flight window, checkpoint, lease)."""
