@@ -21,6 +21,12 @@ from carpages_api.metrics import Metrics
 from carpages_api.settings import ApiSettings
 from carpages_api.web.id_params import page_query, parse_id
 from starlette.responses import Response
+from valkey.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 
 SECRET = "contract-test-secret-" + "0123456789" * 5
@@ -262,3 +268,15 @@ def test_the_leeway_is_a_setting_of_30_seconds_by_default() -> None:
     assert ApiSettings(valkey_url="valkey://x", jwt_secret=SECRET).jwt_leeway_s == 30
     assert ApiSettings(valkey_url="valkey://x", jwt_secret=SECRET,
                        jwt_leeway_s=5).jwt_leeway_s == 5
+
+
+@pytest.mark.parametrize("exc", [
+    ClusterDownError("The cluster is down"), MasterDownError("MASTERDOWN"),
+    TryAgainError("TRYAGAIN"), SlotNotCoveredError("Slot 9 is not covered by the cluster."),
+])
+def test_a_cluster_node_or_slot_away_is_a_503_not_a_500(exc: Exception) -> None:
+    response = errors.render(exc, 1, Metrics())
+    assert response is not None
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert body(response)["error"] == "cache unavailable"

@@ -26,6 +26,12 @@ from carpages_cdc.transient import Episode, is_transient
     valkey.exceptions.ResponseError("LOADING Valkey is loading the dataset in memory"),
     KafkaConnectionError("broker down"),
     NoBuild("no listing build yet"),
+    # A cluster node down or a slot moving; a cluster pipeline rewrites the message.
+    valkey.exceptions.ClusterDownError("Command # 1 (GET dp:{7}:pos) of pipeline caused error: "
+                                       "The cluster is down"),
+    valkey.exceptions.MasterDownError("MASTERDOWN Link with MASTER is down"),
+    valkey.exceptions.TryAgainError("Command # 3 (SET k v) of pipeline caused error: "),
+    valkey.exceptions.SlotNotCoveredError("Slot 1234 is not covered by the cluster."),
     ConnectionResetError(),
 ])
 def test_dependency_failures_are_transient(exc: BaseException) -> None:
@@ -36,6 +42,7 @@ def test_dependency_failures_are_transient(exc: BaseException) -> None:
     pymysql.err.OperationalError(1054, "Unknown column 'x' in 'field list'"),
     pymysql.err.ProgrammingError(1146, "Table doesn't exist"),
     valkey.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind"),
+    valkey.exceptions.ValkeyClusterException("EVALSHA - all keys must map to the same key slot"),
     ValueError("cannot assemble"),
     KeyError("make"),
 ])

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from valkey.exceptions import ClusterError, SlotNotCoveredError, TryAgainError
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
@@ -34,8 +35,11 @@ def json_error(status: int, error: str, detail: Any = None,
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-UNAVAILABLE = (ValkeyConnectionError, ValkeyTimeoutError, TimeoutError)
-"""Valkey could not answer in time: 503 with Retry-After, never a 500."""
+UNAVAILABLE = (ValkeyConnectionError, ValkeyTimeoutError, TimeoutError, ClusterError,
+               TryAgainError, SlotNotCoveredError)
+"""Valkey could not answer in time: 503 with Retry-After, never a 500. On a cluster also a
+node that is down (CLUSTERDOWN, MASTERDOWN: ClusterError), a slot being moved (TRYAGAIN) and a
+slot no node serves yet."""
 
 
 def unavailable(exc: BaseException, retry_after_s: int) -> Response:

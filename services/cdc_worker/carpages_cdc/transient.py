@@ -36,6 +36,10 @@ MYSQL_TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1927, 4031})
 # Valkey replies that a retry gets past: LOADING (restarted with data), READONLY (failed over),
 # MASTERDOWN / TRYAGAIN / CLUSTERDOWN (a topology change in progress).
 VALKEY_TRANSIENT = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+CLUSTER_TRANSIENT = (valkey.exceptions.ClusterError, valkey.exceptions.TryAgainError,
+                     valkey.exceptions.SlotNotCoveredError)
+"""A cluster node down (ClusterDownError, MasterDownError), a slot in migration, a slot no node
+serves yet: the cluster's own versions of the replies above."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -47,6 +51,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, valkey.exceptions.ConnectionError | valkey.exceptions.TimeoutError):
         return True  # BusyLoadingError is a ConnectionError
+    if isinstance(exc, CLUSTER_TRANSIENT):
+        return True  # matched by type: a cluster pipeline rewrites the message ("Command # 1…")
     if isinstance(exc, valkey.exceptions.ResponseError):
         return str(exc).startswith(VALKEY_TRANSIENT)
     return isinstance(exc, KafkaError | NoBuild | OSError | TimeoutError)

@@ -70,8 +70,9 @@ def connect(url: str, settings: ApiSettings) -> Any:
     """An asyncio client for `url`: valkey.asyncio.Valkey, a ValkeyCluster in cluster mode, or
     the primary a `valkey+sentinel://` URL's sentinels name (store.sentinel)."""
     if settings.valkey_cluster:
+        # One attempt: a request fails fast to a 503 (store.gated_cluster).
         return GatedCluster.from_url(url, wait_s=settings.valkey_pool_wait_s,
-                                     **options(settings))
+                                     cluster_error_retry_attempts=1, **options(settings))
     return _pooled(settings, url)
 
 

@@ -8,6 +8,15 @@ wait for a connection (it has no blocking pool), so this subclass admits at most
 holds at most one connection per node, so no node runs out. Extra round trips wait in arrival
 order for up to `wait_s`, then fail as the standalone pool's do (store.queueing_pool). While turns
 are free, admission costs one counter decrement.
+
+It also fails fast, as a standalone client does when Valkey is away: upstream retries a failed
+round trip `cluster_error_retry_attempts` times (3 by default), each after a topology refresh
+and a 0.25 s pause, so a frozen node held a request for several socket timeouts (3 s measured in
+the cluster chaos run) instead of answering 503 at once. `connect` sets one attempt; the next
+request meets the refreshed slot map. And a connection that a node's outage closed under a
+round trip surfaces from upstream's internals as AttributeError (its writer is gone) or
+RuntimeError (its handler closed) instead of a ConnectionError: both are turned into one, so the
+request gets the 503 an outage gets, not a 500.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valke
         await self._take_turn()
         try:
             return await super().execute_command(*args, **kwargs)
+        except BROKEN_CONNECTION as exc:
+            raise _broken(exc) from exc
         finally:
             self._turns.release()
 
@@ -63,5 +74,15 @@ class _GatedPipeline(ClusterPipeline):  # type: ignore[misc]
         await client._take_turn()
         try:
             return await super().execute(*args, **kwargs)
+        except BROKEN_CONNECTION as exc:
+            raise _broken(exc) from exc
         finally:
             client._turns.release()
+
+
+BROKEN_CONNECTION = (AttributeError, RuntimeError)
+"""What upstream's cluster internals raise when a node's connection closed mid round trip."""
+
+
+def _broken(exc: BaseException) -> ValkeyConnectionError:
+    return ValkeyConnectionError(f"a cluster node's connection closed: {exc!r}")
