@@ -228,6 +228,27 @@ def scale_http_table(got: dict[str, Any], build: dict[str, Any]) -> list[str]:
         lines += [f"| {name} at {big} cars ÷ at {small}, req/s | {value:.2f}× | "
                   f"{_verdict(value, scale_http.LISTING_GOAL, True)} |"
                   for name, value, _ in rows]
+    lines += _commands_table(got.get("valkey_commands") or {}, small, big)
+    return lines
+
+
+def _commands_table(commands: dict[str, dict[str, dict[str, float]]], small: str,
+                    big: str) -> list[str]:
+    """Markdown lines: each Valkey's busiest commands during the runs, side by side."""
+    if small not in commands or big not in commands:
+        return []
+    names = list(dict.fromkeys([*commands[big], *commands[small]]))
+    lines = ["", "Each Valkey's busiest commands over these runs (INFO commandstats, reset "
+             "before them; commands inside MULTI count one by one):", "",
+             f"| command | {small} calls | {small} µs/call | {small} s | {big} calls | "
+             f"{big} µs/call | {big} s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in names:
+        cells = [name]
+        for side in (small, big):
+            x = commands[side].get(name)
+            cells += ([f"{x['calls']:.0f}", f"{x['usec_per_call']:.1f}", f"{x['usec'] / 1e6:.2f}"]
+                      if x else ["", "", ""])
+        lines.append(f"| {' | '.join(cells)} |")
     return lines
 
 

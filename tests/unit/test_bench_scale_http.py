@@ -15,7 +15,10 @@ def _run(rps: float, p99: float = 10.0) -> dict[str, Any]:
     return {"connections": 32, "rps": rps, "p50_ms": p99 / 2, "p99_ms": p99, "errors": 0}
 
 
-GOT = {"reco_model": None, "elapsed_s": 40.0,
+COMMANDS = {"10k": {"hmget": {"calls": 9000.0, "usec": 90_000.0, "usec_per_call": 10.0}},
+            "100k": {"zinterstore": {"calls": 40.0, "usec": 2_000_000.0, "usec_per_call": 50_000.0},
+                     "hmget": {"calls": 8000.0, "usec": 96_000.0, "usec_per_call": 12.0}}}
+GOT = {"reco_model": None, "elapsed_s": 40.0, "valkey_commands": COMMANDS,
        "city_cars": {"10k": 1000, "100k": 10000}, "live_cars": {"10k": 10000, "100k": 100000},
        "runs": {"10k": {"dedicated anon": _run(12_000, 6), "listing broad reco": _run(4_000, 12),
                         "listing narrow": _run(5_000, 10)},
@@ -63,6 +66,18 @@ def test_the_report_section_shows_the_ratios_and_the_listing_goal() -> None:
     assert ("| listing broad reco at 100k cars ÷ at 10k, req/s | 0.50× | MISSED (goal ≥ 0.7) |"
             in text)
     assert "| listing narrow at 100k cars ÷ at 10k, req/s | 0.80× | met (goal ≥ 0.7) |" in text
+    # The 100k side's busiest commands first; one the other side did not list stays blank.
+    assert "| zinterstore |  |  |  | 40 | 50000.0 | 2.00 |" in text
+    assert "| hmget | 9000 | 10.0 | 0.09 | 8000 | 12.0 | 0.10 |" in text
+    assert text.index("| zinterstore |") < text.index("| hmget |")
+
+
+def test_top_commands_keeps_the_busiest_by_total_time() -> None:
+    stats = {"cmdstat_get": {"calls": 3, "usec": 3, "usec_per_call": 1.0, "failed_calls": 0},
+             "cmdstat_zrange": {"calls": 2, "usec": 90, "usec_per_call": 45.0},
+             "cmdstat_exec": {"calls": 1, "usec": 10, "usec_per_call": 10.0},
+             "errorstat_ERR": {"count": 1}}
+    assert list(scale_http.top_commands(stats, limit=2)) == ["zrange", "exec"]
 
 
 def test_render_draws_the_100k_chart(tmp_path: Path) -> None:
