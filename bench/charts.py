@@ -1,7 +1,8 @@
 """PNG charts of one run, saved beside its JSON (`bench/results/<stem>-*.png`): req/s and p99
 per HTTP scenario against both floors, uvicorn against Granian, Valkey Cluster against
-standalone, CDC freshness (the single-row latency CDF and the bulk change's pages visible over
-time) and CDC throughput (rows published and applied over time during each bulk change)."""
+standalone, 100k cars against 10k, CDC freshness (the single-row latency CDF and the bulk
+change's pages visible over time) and CDC throughput (rows published and applied over time
+during each bulk change)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def render(results: Mapping[str, Any], stem: Path) -> list[Path]:
         written.append(_side_by_side(
             clustered, "Valkey Cluster vs standalone: the same API and catalogue, back to back",
             stem.with_name(f"{stem.name}-cluster.png")))
+    at_100k = ((results.get("scale") or {}).get("http_100k") or {}).get("runs") or {}
+    if len(at_100k) > 1:
+        written.append(_side_by_side(
+            at_100k, "10k vs 100k live cars: the same scenarios, each on its own catalogue",
+            stem.with_name(f"{stem.name}-100k.png")))
     fresh = results.get("freshness") or {}
     if fresh.get("latencies_ms") or results.get("bulk_timeline"):
         written.append(_freshness(results, stem.with_name(f"{stem.name}-freshness.png")))

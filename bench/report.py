@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import ratios, storefront, valkey_cluster
+from bench import ratios, scale_http, storefront, valkey_cluster
 
 RESULTS = Path("bench/results")
 BENCHMARKS = Path("BENCHMARKS.md")
@@ -116,20 +116,22 @@ def table(r: dict[str, Any], charts: list[Path] | None = None) -> str:
         for size in ("10k", "100k"):
             if size in scale:
                 s = scale[size]
-                goal = _verdict(s["rebuild_s"], 5, False) if size == "10k" else ""
+                verdict = _verdict(s["rebuild_s"], 5, False) if size == "10k" else ""
                 lines.append(f"| full rebuild {size} | {s['cars']} | {s['rebuild_s']:.2f} | "
-                             f"{s['sql_statements']} | {s['bytes_per_car']} | {goal} |")
+                             f"{s['sql_statements']} | {s['bytes_per_car']} | {verdict} |")
         for size in ("rank_10k", "rank_100k"):
             if size in scale:
                 s = scale[size]
-                goal = _verdict(s["p99_ms"], 1.0, False) if size == "rank_10k" else ""
+                verdict = _verdict(s["p99_ms"], 1.0, False) if size == "rank_10k" else ""
                 lines.append(f"| reco rank {s['candidates']} candidates, p50/p99 ms | "
                              f"{s['candidates']} | {s['p50_ms']:.3f} / {s['p99_ms']:.3f} | | | "
-                             f"{goal} |")
+                             f"{verdict} |")
     if r.get("servers"):
         lines += server_table(r["servers"])
     if r.get("valkey_cluster"):
         lines += cluster_table(r["valkey_cluster"])
+    if scale.get("http_100k"):
+        lines += scale_http_table(scale["http_100k"], scale.get("100k", {}))
     if r.get("storefront"):
         lines += storefront.table(r["storefront"])
     if charts:
@@ -200,6 +202,53 @@ def cluster_table(got: dict[str, Any]) -> list[str]:
         runs, valkey_cluster.NO_L1, valkey_cluster.CLUSTER, None,
         "Against the standalone API with `API_L1_CACHE=false` (same runs): the cluster "
         "client's own cost.")
+    return lines
+
+
+def scale_http_table(got: dict[str, Any], build: dict[str, Any]) -> list[str]:
+    """Markdown lines: the main scenarios at 100k cars against 10k, then the listing goal."""
+    small, big = scale_http.SMALL, scale_http.BIG
+    cars = got.get("live_cars", {})
+    city = got.get("city_cars", {})
+    lines = side_by_side_table(
+        got.get("runs", {}), small, big, f"{big} vs {small} live cars",
+        f"The stack's API on its {cars.get(small, '?')} live cars and a second API (same "
+        f"process, one uvicorn worker) on the {cars.get(big, '?')}-car build of bench.scale "
+        f"(rebuilt in {build.get('rebuild_s', '?')} s); each side's paths from its own "
+        f"catalogue (broad listing: the biggest city, {city.get(small, '?')} vs "
+        f"{city.get(big, '?')} cars); reco model: "
+        f"{got.get('reco_model') or 'none, popularity order'} on both. Each scenario on both "
+        f"sides back to back, the order alternating; {got.get('elapsed_s', '?')} s in all, the "
+        f"API start included. Ratios are {big} / {small}.")
+    if got.get("error"):
+        lines += ["", f"### {big} vs {small} live cars", "", f"Failed: `{got['error']}`."]
+    rows = scale_http.goals(got.get("runs", {}))
+    if rows:
+        lines += ["", "| goal | value | verdict |", "|---|---:|---|"]
+        lines += [f"| {name} at {big} cars ÷ at {small}, req/s | {value:.2f}× | "
+                  f"{_verdict(value, scale_http.LISTING_GOAL, True)} |"
+                  for name, value, _ in rows]
+    lines += _commands_table(got.get("valkey_commands") or {}, small, big)
+    return lines
+
+
+def _commands_table(commands: dict[str, dict[str, dict[str, float]]], small: str,
+                    big: str) -> list[str]:
+    """Markdown lines: each Valkey's busiest commands during the runs, side by side."""
+    if small not in commands or big not in commands:
+        return []
+    names = list(dict.fromkeys([*commands[big], *commands[small]]))
+    lines = ["", "Each Valkey's busiest commands over these runs (INFO commandstats, reset "
+             "before them; commands inside MULTI count one by one):", "",
+             f"| command | {small} calls | {small} µs/call | {small} s | {big} calls | "
+             f"{big} µs/call | {big} s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in names:
+        cells = [name]
+        for side in (small, big):
+            x = commands[side].get(name)
+            cells += ([f"{x['calls']:.0f}", f"{x['usec_per_call']:.1f}", f"{x['usec'] / 1e6:.2f}"]
+                      if x else ["", "", ""])
+        lines.append(f"| {' | '.join(cells)} |")
     return lines
 
 

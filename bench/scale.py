@@ -1,8 +1,11 @@
-"""Rebuild time, Valkey memory per car and reco rank time, at 10k and (full runs) 100k cars."""
+"""Rebuild time, Valkey memory per car and reco rank time, at 10k and (full runs) 100k cars;
+while the 100k build is still up, the caller's HTTP scenarios against it (bench.scale_http)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +24,32 @@ def _used_memory(client: valkey.Valkey) -> int:
     return int(client.info("memory")["used_memory"])
 
 
-def _build_into_fresh_valkey(root: Path, mysql: dict[str, Any], name: str) -> dict[str, Any]:
-    """Full rebuild into an empty private Valkey: seconds, statements, bytes per live car."""
+@contextmanager
+def _fresh_build(root: Path, mysql: dict[str, Any], name: str) -> Iterator[
+        tuple[str, dict[str, Any]]]:
+    """Full rebuild into an empty private Valkey; yield (its URL, seconds, statements, bytes
+    per live car) while it still runs. The server stops when the block ends."""
     server = servers.start_valkey(root / f"valkey-{name}")
     try:
-        client = valkey.Valkey.from_url(f"valkey://127.0.0.1:{server.port}/0")
+        url = f"valkey://127.0.0.1:{server.port}/0"
+        client = valkey.Valkey.from_url(url)
         before = _used_memory(client)
         builder = CacheBuilder(lambda: pymysql.connect(**mysql), client)
         stats = builder.full_rebuild()
         # Let the rebuild's expiries of nothing settle; measure what stays resident.
         after = _used_memory(client)
         client.close()
+        yield url, {"cars": stats.cars_written, "buyers": stats.buyers_written,
+                    "rebuild_s": round(stats.seconds, 3), "sql_statements": stats.statements,
+                    "valkey_bytes": after - before,
+                    "bytes_per_car": round((after - before) / max(1, stats.cars_written))}
     finally:
         server.stop()
-    return {"cars": stats.cars_written, "buyers": stats.buyers_written,
-            "rebuild_s": round(stats.seconds, 3), "sql_statements": stats.statements,
-            "valkey_bytes": after - before,
-            "bytes_per_car": round((after - before) / max(1, stats.cars_written))}
 
 
-def _big_catalogue(env: stack.StackEnv, cars: int) -> dict[str, Any]:
-    """Create (once) a separate database holding a generated catalogue of `cars` cars."""
+def _big_catalogue(env: stack.StackEnv, cars: int) -> str:
+    """Create (once) a separate database holding a generated catalogue of `cars` cars; its
+    URL (the stack's application user)."""
     database = f"carpages_bench{cars}"
     admin = pymysql.connect(host="127.0.0.1", port=env.mysql_port, user="root",
                             password="root-local", autocommit=True)
@@ -58,21 +66,35 @@ def _big_catalogue(env: stack.StackEnv, cars: int) -> dict[str, Any]:
         seed(conn, cars=cars)
         print(f"  generated {cars} cars in {time.monotonic() - started:.0f}s", flush=True)
     conn.close()
-    return mysql_params(env.variables()["MYSQL_URL"].rsplit("/", 1)[0] + "/" + database)
+    return env.variables()["MYSQL_URL"].rsplit("/", 1)[0] + "/" + database
 
 
-def measure(root: Path, env: stack.StackEnv, quick: bool) -> dict[str, Any]:
-    """All scale figures for this run."""
+Serve = Callable[[str, str], dict[str, Any]]
+"""Given a built Valkey's URL and its catalogue's MySQL URL, HTTP figures served from it."""
+
+
+def measure(root: Path, env: stack.StackEnv, big: bool,
+            serve_big: Serve | None = None) -> dict[str, Any]:
+    """All scale figures for this run; the 100k catalogue only when `big`, and then
+    `serve_big`'s figures as "http_100k" (measured before the 100k Valkey stops)."""
     out: dict[str, Any] = {}
     mysql = mysql_params(env.variables()["MYSQL_URL"])
-    out["10k"] = _build_into_fresh_valkey(root, mysql, "10k")
+    with _fresh_build(root, mysql, "10k") as (_, figures):
+        out["10k"] = figures
     print(f"  10k: rebuild {out['10k']['rebuild_s']} s, {out['10k']['bytes_per_car']} B/car",
           flush=True)
     out["rank_10k"] = ranking.measure(10_000)
-    if not quick:
-        big = _big_catalogue(env, 100_000)
-        out["100k"] = _build_into_fresh_valkey(root, big, "100k")
-        print(f"  100k: rebuild {out['100k']['rebuild_s']} s, "
-              f"{out['100k']['bytes_per_car']} B/car", flush=True)
+    if big:
+        url = _big_catalogue(env, 100_000)
+        with _fresh_build(root, mysql_params(url), "100k") as (valkey_url, out["100k"]):
+            print(f"  100k: rebuild {out['100k']['rebuild_s']} s, "
+                  f"{out['100k']['bytes_per_car']} B/car", flush=True)
+            if serve_big is not None:
+                try:
+                    out["http_100k"] = serve_big(valkey_url, url)
+                except Exception as exc:
+                    # Every other part has run by now: a failure here must not lose their figures.
+                    print(f"  100k HTTP part failed: {exc!r}", flush=True)
+                    out["http_100k"] = {"error": repr(exc)}
         out["rank_100k"] = ranking.measure(100_000)
     return out

@@ -62,16 +62,19 @@ def built(root: Path, mysql: Mapping[str, Any], standalone_url: str) -> Iterator
         client = connect(nodes.url, cluster=True)
         try:
             stats = CacheBuilder(lambda: pymysql.connect(**mysql), client).full_rebuild()
-            model = _copy_reco_model(standalone_url, client)
+            # Every {reco} key lives in one slot: the owning node's plain client runs the MULTIs.
+            model = copy_reco_model(standalone_url,
+                                    internals.node_client(client, keys.reco_current()))
         finally:
             client.close()
         yield nodes.url, {"nodes": NODES, "cars": stats.cars_written,
                           "rebuild_s": round(stats.seconds, 3), "reco_model": model}
 
 
-def _copy_reco_model(source_url: str, target: Any) -> str | None:
-    """Publish the standalone Valkey's current reco model on the cluster; its version, or None
-    when there is none (QUICK runs: both sides rank by popularity)."""
+def copy_reco_model(source_url: str, target: Any) -> str | None:
+    """Publish the standalone Valkey's current reco model on `target` (a plain client; on a
+    cluster, the node owning the {reco} slot); its version, or None when there is none (QUICK
+    runs: both sides rank by popularity). bench.scale_http copies it to the 100k build too."""
     source = valkey.Valkey.from_url(source_url)
     try:
         current = source.get(keys.reco_current())
@@ -81,6 +84,5 @@ def _copy_reco_model(source_url: str, target: Any) -> str | None:
         fields = source.hgetall(keys.reco_model(version))
     finally:
         source.close()
-    # Every {reco} key lives in one slot: the owning node's plain client runs the MULTIs.
-    store.publish(internals.node_client(target, keys.reco_current()), version, fields, keep=1)
+    store.publish(target, version, fields, keep=1)
     return version
