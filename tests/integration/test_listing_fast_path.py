@@ -316,3 +316,29 @@ async def test_a_slug_is_resolved_once_per_slug_map(api: Api, listing_valkey: st
         await replace_map(tata, "test-map-2")
         await client.aclose()
     assert await api.json(path) == first
+
+
+# ----------------------------------------------------------------------------- single flight
+@pytest.mark.parametrize("order_by", ["price_asc", "reco"])
+async def test_concurrent_misses_of_one_query_compose_it_once(api: Api, order_by: str) -> None:
+    """Twenty requests for a result nobody composed yet: one MULTI composes it, the rest wait
+    for it and read it, and every answer is the same page."""
+    trips = api.services.listing.trips
+    composed: list[str] = []
+    on_primary = trips.on_primary
+
+    async def counting(reader: Any, gen: Any, key: str, queue: Any) -> list[Any]:
+        composed.append(key)
+        await asyncio.sleep(0.05)  # keep the composition in flight while the others arrive
+        return await on_primary(reader, gen, key, queue)
+
+    trips.on_primary = counting  # type: ignore[method-assign]
+    try:
+        # A price range of its own per order: a result no earlier test composed.
+        path = f"/listing/?order_by={order_by}&price_min=123457&price_max=987653"
+        answers = await asyncio.gather(*(api.json(path) for _ in range(20)))
+    finally:
+        del trips.on_primary
+    assert len(composed) == 1, composed
+    assert all(a == answers[0] for a in answers)
+    assert answers[0]["count"] > 0

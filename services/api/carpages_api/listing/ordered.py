@@ -69,8 +69,11 @@ class OrderedPath:
             pipe.zcard(plan.dest)
             pipe.zrange(plan.dest, lo, hi, desc=not ascending)
 
-        started = time.monotonic()
-        *_, size, members = await self.trips.on_primary(reader, gen, plan.dest, queue)
+        async with self.trips.composing(plan.dest) as first:
+            if not first:  # another request of this process just composed it: read it
+                return await self.read(reader, filters, order_by, start, stop)
+            started = time.monotonic()
+            *_, size, members = await self.trips.on_primary(reader, gen, plan.dest, queue)
         found = Window(size - 1, ids_of(members))
         if reader is self.trips.writer:
             self.trips.cache.results.put((key, ascending), found, started + keys.QUERY_TTL,

@@ -91,7 +91,12 @@ class RecoPath:
             if members:
                 until = deadline(started, pttl, keys.QUERY_TTL)
             else:
-                members, until, source = await self._compose(reader, gen, filters)
+                dest = keys.query_result(*gen, "reco", qhash)
+                async with self.trips.composing(dest) as first:
+                    if not first:  # another request of this process just composed it
+                        return await self.read(reader, query, filters, buyer_id, ranker, start,
+                                               stop)
+                    members, until, source = await self._compose(reader, gen, filters)
             candidates = self._keep(attempt.key, members, until)
         else:
             self.trips.count("listing_result", "hit")

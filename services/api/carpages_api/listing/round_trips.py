@@ -6,11 +6,18 @@ Every read pipeline starts with the meta check (HMGET meta build version) and na
 the remembered (build, version); a changed meta retries once with the new one. Writes —
 compositions, facet counts, pins — always go to the primary (`writer`), in MULTIs run by
 SlotTransactions (valid on Valkey Cluster too: every key shares `{cp}`).
+
+A result is composed once per process at a time (`composing`): at 100,000 cars one composition
+costs Valkey tens of milliseconds of single-threaded work, and concurrent misses of one query
+each composing it queued Valkey past the API's timeout (503s on a cold narrow listing in the
+bench). The others wait for the first and then read what it stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from carpages_shared import keys
@@ -39,7 +46,25 @@ class RoundTrips:
         self.count: Count = count or (lambda kind, outcome: None)
         self.cache = ListingCache()
         self.batches = Batches()
+        self._composing: dict[str, asyncio.Event] = {}
         generation.on_reset = self.cache.clear
+
+    @contextlib.asynccontextmanager
+    async def composing(self, key: str) -> AsyncIterator[bool]:
+        """Single flight of one result key's composition in this process: True for the request
+        that composes it; False, once that one is done (stored or failed), for the others, which
+        then read again instead."""
+        running = self._composing.get(key)
+        if running is not None:
+            await running.wait()
+            yield False
+            return
+        done = self._composing[key] = asyncio.Event()
+        try:
+            yield True
+        finally:
+            del self._composing[key]
+            done.set()
 
     async def verified(self, reader: ValkeyClient, reads: Callable[[Pipeline, int, int], None]
                        ) -> tuple[Gen, list[Any]]:
