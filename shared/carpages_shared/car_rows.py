@@ -91,6 +91,7 @@ UNION
 SELECT car_id, buyer_id FROM test_drive WHERE car_id IN %s AND status IN ('booked', 'completed')
 """
 LIVE_IDS_SQL = "SELECT id FROM car WHERE status = 'live' ORDER BY id"
+NOT_LIVE_SQL = "SELECT id FROM car WHERE status <> 'live' ORDER BY id"
 
 BUYER_SEEN_SQL = """
 SELECT buyer_id, COUNT(DISTINCT car_id), SUM(DISTINCT car_id), GROUP_CONCAT(DISTINCT car_id)

@@ -206,6 +206,14 @@ def pinned_order(model_version: str, pin: str) -> str:
     return f"{{cp}}:pin:{model_version}:{pin}"
 
 
+def listing_positions() -> str:
+    """HASH car id -> fencing token of the newest change applied to the car's listing entries
+    (cards, indexes, memberships). Valkey Cluster only: there a car's own keys and the listing
+    keys sit in different slots, so the applier fences each slot by itself and the listing's
+    slot keeps its own copy of the tokens (carpages_cdc.fencing)."""
+    return "{cp}:positions"
+
+
 def slugs() -> str:
     """HASH: slug token -> JSON `{"type": ..., "filter": ...}`. Writer: builder/applier."""
     return "{cp}:slugs"

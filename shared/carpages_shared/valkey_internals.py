@@ -61,15 +61,18 @@ CONTRACT: Final = {
     },
     "valkey.cluster.ValkeyCluster": {"get_node_from_key": ("key", "replica")},
     "valkey.cluster.ClusterNode": {"valkey_connection": None},
+    "valkey.cluster.ClusterPipeline": {"command_stack": None, "reset": ()},
+    "valkey.cluster.PipelineCommand": {"args": None, "options": None},
 }
 """What carpages relies on, by owner: checked by the contract test, not at run time."""
 
 
 # ----------------------------------------------------------------------------- pipelines
 def queued_commands(pipe: Any) -> list[Command]:
-    """The commands queued on a (sync or asyncio) pipeline, in order."""
-    stack: list[Command] = pipe.command_stack
-    return stack
+    """The commands queued on a (sync or asyncio, standalone or cluster) pipeline, in order."""
+    stack: list[Any] = pipe.command_stack
+    # A cluster pipeline queues PipelineCommand objects instead of (args, options) tuples.
+    return [(c.args, c.options) if hasattr(c, "args") else c for c in stack]
 
 
 def has_reply_callback(pipe: Any, command_name: Any) -> bool:

@@ -24,6 +24,8 @@ from carpages_cdc.builder import CacheBuilder
 from carpages_local import servers, stack
 from carpages_shared import keys
 
+from tests.integration.sql_oracle import SqlOracle
+
 
 def local_builder(env: stack.StackEnv, database: str, valkey_url: str) -> CacheBuilder:
     """An in-process CacheBuilder on a test database and Valkey (small batches)."""
@@ -243,3 +245,59 @@ def root_execute(port: int, *statements: str) -> None:
                 cur.execute(statement)
     finally:
         conn.close()
+
+
+def sql_differences(port: int, database: str, client: Any) -> list[str]:
+    """What the cache holds that an independent SQL assembly (sql_oracle) disagrees with: every
+    car's page, card, private hash and interested set (gone when not live), every buyer's keys."""
+    conn = stack.connect(port, database=database, autocommit=True)
+    try:
+        oracle = SqlOracle(conn)
+        build = int(client.hget(keys.meta(), "build"))
+        found: list[str] = []
+        for car in oracle.ids("status = 'live'"):
+            if page(client, car) != oracle.page(car):
+                found.append(f"car {car}: page")
+            if orjson.loads(client.hget(keys.cards(build), str(car)) or b"null") != (
+                    oracle.card(car)):
+                found.append(f"car {car}: card")
+            private = {k.decode(): v.decode() for k, v in
+                       client.hgetall(keys.car_private(car)).items()}
+            if "inspection_report" in private:
+                private["inspection_report"] = orjson.loads(private["inspection_report"])
+            if private != oracle.private(car):
+                found.append(f"car {car}: private")
+            if {int(b) for b in client.smembers(keys.car_interested(car))} != (
+                    oracle.interested(car)):
+                found.append(f"car {car}: interested")
+        for car in oracle.ids("status <> 'live'"):
+            if client.exists(keys.dedicated_page(car)) or client.hexists(keys.cards(build), car):
+                found.append(f"car {car}: not live but cached")
+        for (buyer,) in oracle._all("SELECT id FROM buyer ORDER BY id"):
+            want = oracle.buyer(buyer)
+            paid = client.get(keys.buyer_paid_until(buyer))
+            got = {"seen": {int(c) for c in client.smembers(keys.buyer_seen(buyer))},
+                   "test_drives": {int(c) for c in client.smembers(keys.buyer_test_drives(buyer))},
+                   "offers": {int(c): int(a) for c, a in
+                              client.hgetall(keys.buyer_offers(buyer)).items()},
+                   "paid_until": int(paid) if paid is not None else None}
+            if got != want:
+                found.append(f"buyer {buyer}")
+        return found
+    finally:
+        conn.close()
+
+
+def assert_equals_sql(port: int, database: str, client: Any, workers: Workers | None = None,
+                      timeout: float = 30) -> None:
+    """Wait until sql_differences finds nothing (the last writes may still be draining)."""
+    last: list[str] = []
+
+    def equal() -> bool:
+        last[:] = sql_differences(port, database, client)
+        return not last
+
+    try:
+        wait_until("every car and buyer equal to MySQL", equal, timeout, workers)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still different: {last[:20]}") from exc

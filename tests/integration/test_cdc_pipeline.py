@@ -4,10 +4,16 @@ One publisher and one applier (subprocesses) run for the whole module against a 
 database, a private Valkey and their own topic namespace; the tests change MySQL and watch the
 cache follow, then break things (kill -9, flush, poison, a second applier) and check it still
 converges: `cdc_worker reconcile` must find nothing divergent.
+
+The main cases (every table, a bulk change, a Valkey flush, kill -9 mid-stream, two appliers at
+once) also run on a 3-node Valkey Cluster (`CDC_VALKEY_CLUSTER=true`), where the fenced writes
+are split by slot; the rest run on the standalone Valkey only (`standalone_only`). Both end with
+every car and buyer compared to an independent SQL assembly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import signal
 import threading
@@ -21,12 +27,14 @@ from typing import Any
 import orjson
 import pytest
 import valkey
+from carpages_cdc.valkey_client import connect
 from carpages_local import servers, stack
 from carpages_shared import keys
 
 from tests.conftest import drop_database, seeded_database
 from tests.integration.cdc_support import (
     Workers,
+    assert_equals_sql,
     changes,
     execute,
     page,
@@ -37,6 +45,7 @@ from tests.integration.cdc_support import (
     wait_until,
     worker_env,
 )
+from tests.integration.scaleout_support import cluster
 
 
 @dataclass
@@ -46,7 +55,7 @@ class Pipeline:
     port: int
     db: str
     env: dict[str, str]
-    client: valkey.Valkey
+    client: Any  # valkey.Valkey, or ValkeyCluster on the cluster variant
     workers: Workers
     kafka: str
     metrics: dict[str, int]
@@ -74,16 +83,30 @@ class Pipeline:
                    timeout=60)
 
 
-@pytest.fixture(scope="module")
-def pipeline(stack_env: stack.StackEnv, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[Pipeline]:
+STANDALONE, CLUSTER = "standalone", "cluster"
+standalone_only = pytest.mark.parametrize("pipeline", [STANDALONE], indirect=True)
+"""For cases about the pipeline itself (topics, metrics, envelopes), not about Valkey."""
+
+
+@pytest.fixture(scope="module", params=[STANDALONE, CLUSTER])
+def pipeline(request: pytest.FixtureRequest, stack_env: stack.StackEnv,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     root = Path(tmp_path_factory.mktemp("cdc"))
-    cache = servers.start_valkey(root / "valkey")
     db = seeded_database(stack_env, 300)
-    client = valkey.Valkey(port=cache.port)
     workers = Workers(root)
-    try:
-        env = worker_env(stack_env, db, cache.port)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(drop_database, stack_env, db)
+        if request.param == CLUSTER:
+            nodes = cleanup.enter_context(cluster(root / "cluster"))
+            env = worker_env(stack_env, db, 0, VALKEY_URL=nodes.url, CDC_VALKEY_CLUSTER="true")
+            client = connect(nodes.url, cluster=True)
+        else:
+            cache = servers.start_valkey(root / "valkey")
+            cleanup.callback(cache.stop)
+            env = worker_env(stack_env, db, cache.port)
+            client = valkey.Valkey(port=cache.port)
+        cleanup.callback(client.close)
+        cleanup.callback(workers.stop_all)
         metrics = {"publish": servers.free_port(), "apply": servers.free_port()}
         line = Pipeline(stack_env.mysql_port, db, env, client, workers,
                         f"127.0.0.1:{stack_env.kafka_port}", metrics)
@@ -94,11 +117,6 @@ def pipeline(stack_env: stack.StackEnv, tmp_path_factory: pytest.TempPathFactory
                                  "CDC_RECONCILE_INTERVAL_S": "2", "CDC_RECONCILE_SAMPLE": "0.1"})
         line.flowing()
         yield line
-    finally:
-        workers.stop_all()
-        client.close()
-        cache.stop()
-        drop_database(stack_env, db)
 
 
 def _in(client: valkey.Valkey, key: str, member: int) -> bool:
@@ -264,6 +282,7 @@ def test_one_transaction_repricing_every_car_converges(pipeline: Pipeline) -> No
     assert f"cars checked {len(want)}, divergent 0" in out
 
 
+@standalone_only
 def test_poison_message_goes_to_dead_letters_and_processing_continues(pipeline: Pipeline) -> None:
     p = pipeline
     produce(p.kafka, p.topic("car"), b"\x00\x9f definitely not a change", key=b"poison")
@@ -295,6 +314,7 @@ def scrape(port: int) -> dict[str, float]:
             (line.rpartition(" ") for line in text.splitlines() if not line.startswith("#"))}
 
 
+@standalone_only
 def test_metrics_are_exported(pipeline: Pipeline) -> None:
     p = pipeline
     p.flowing()
@@ -386,6 +406,7 @@ def test_two_appliers_in_one_group_converge(pipeline: Pipeline) -> None:
     assert code == 0, out
 
 
+@standalone_only
 def test_alter_table_mid_stream_keeps_column_names_right(pipeline: Pipeline) -> None:
     p = pipeline
     car, price = p.rows("SELECT id, price FROM car WHERE status = 'live' ORDER BY id LIMIT 1")[0]
@@ -408,6 +429,7 @@ def test_alter_table_mid_stream_keeps_column_names_right(pipeline: Pipeline) -> 
     p.until("the page after the ALTER", lambda: page(p.client, car)["price"] == price + 2)
 
 
+@standalone_only
 def test_debezium_envelope_is_accepted(pipeline: Pipeline, tmp_path: Path) -> None:
     p = pipeline
     env = {**p.env, "CDC_TOPIC_PREFIX": "dbz.", "CDC_GROUP_ID": p.env["CDC_GROUP_ID"] + "-dbz",
@@ -432,6 +454,7 @@ def test_debezium_envelope_is_accepted(pipeline: Pipeline, tmp_path: Path) -> No
         side.close()
 
 
+@standalone_only
 def test_liveness_probe(pipeline: Pipeline) -> None:
     p = pipeline
     code, out = run_cli(p.env, "check", "--role", "apply")
@@ -440,3 +463,16 @@ def test_liveness_probe(pipeline: Pipeline) -> None:
     assert code == 0, out
     code, out = run_cli({**p.env, "CDC_INSTANCE": "nobody"}, "check", "--role", "apply")
     assert code == 1, out
+
+
+def test_every_car_and_buyer_equals_an_independent_sql_assembly(pipeline: Pipeline) -> None:
+    """After everything above (kills, flushes, concurrent appliers): every page, card, private
+    hash, interested set and buyer key equals a naive SQL reading of the schema, and reconcile
+    (full and sampled, then --repair with nothing to repair) agrees."""
+    p = pipeline
+    p.flowing()
+    assert_equals_sql(p.port, p.db, p.client, p.workers)
+    for args in ((), ("--sample", "0.5"), ("--repair",)):
+        code, out = p.reconcile(*args)
+        assert code == 0, out
+        assert "divergent 0" in out, out

@@ -23,14 +23,20 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 import valkey
 from carpages_api.settings import ApiSettings
 from carpages_local import stack
-from carpages_shared import keys
 
-from tests.integration.cdc_support import Workers, execute, page, run_cli, wait_until, worker_env
+from tests.integration.cdc_support import (
+    Workers,
+    assert_equals_sql,
+    execute,
+    page,
+    run_cli,
+    wait_until,
+    worker_env,
+)
 from tests.integration.listing_support import SECRET, Api, serving
 from tests.integration.sentinel_support import (
     SentinelGroup,
@@ -40,7 +46,6 @@ from tests.integration.sentinel_support import (
     repl_offset,
     sentinel_group,
 )
-from tests.integration.sql_oracle import SqlOracle
 
 pytestmark = pytest.mark.timeout(150)
 GOAL_S = 10.0
@@ -185,7 +190,7 @@ async def test_kill_9_of_the_primary_during_writes(
             assert (await api.json(f"/listing/{lost_car}/"))["price"] == lost_price
             writer.stop.set()
             writer.join(10)
-            await asyncio.to_thread(_converged, port, db, new, workers)
+            await asyncio.to_thread(assert_equals_sql, port, db, new, workers)
         code, out = run_cli(env, "reconcile", "--recheck", "1")
         assert code == 0, out
         assert " divergent 0," in out, out
@@ -194,26 +199,6 @@ async def test_kill_9_of_the_primary_during_writes(
         workers.stop_all()
         old.close()
         new.close()
-
-
-def _converged(port: int, db: str, client: valkey.Valkey, workers: Workers) -> None:
-    """Every live car's page and card equal an independent SQL assembly (retried while the last
-    writes drain)."""
-    conn = stack.connect(port, database=db, autocommit=True)
-    try:
-        def equal() -> bool:
-            oracle = SqlOracle(conn)
-            build = int(client.hget(keys.meta(), "build"))
-            for car in oracle.ids("status = 'live'"):
-                if page(client, car) != oracle.page(car):
-                    return False
-                if orjson.loads(client.hget(keys.cards(build), str(car)) or b"null") != (
-                        oracle.card(car)):
-                    return False
-            return True
-        wait_until("every page and card equal to MySQL", equal, 30, workers)
-    finally:
-        conn.close()
 
 
 async def _until_page(api: Api, car: int, price: int, since: float) -> float:

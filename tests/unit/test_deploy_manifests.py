@@ -4,10 +4,12 @@ settings names, CLI commands, Secret/ConfigMap keys and the applier's partition 
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import kubernetes_validate
@@ -19,6 +21,7 @@ from carpages_cdc.settings import WorkerSettings
 from carpages_reco.settings import RecoSettings
 from carpages_shared.dsn import sentinel_dsn
 from pydantic_settings import BaseSettings
+from valkey.connection import parse_url
 
 from tests.unit.kustomize_subset import Obj, containers, load_documents, render, split_image
 from tests.unit.manifest_lookup import (
@@ -33,7 +36,7 @@ from tests.unit.manifest_lookup import (
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod", "prod-sentinel")
+OVERLAYS = ("dev", "prod", "prod-sentinel", "prod-cluster")
 KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
 """The oldest Kubernetes the manifests claim (CronJob timeZone, HPA v2, PDB v1) and the newest."""
 PROCESS_ENV = {"carpages-api": {"LOG_FORMAT"}, "carpages-cdc-worker": {"LOG_FORMAT"},
@@ -339,3 +342,76 @@ def test_prod_sentinel_is_prod_finding_the_primary_through_sentinel(secret_examp
     for policy in (o["spec"] for o in sentinel if o["kind"] == "NetworkPolicy"):
         if policy["podSelector"]:
             assert 26379 in {p["port"] for r in policy["egress"] for p in r["ports"]}
+
+
+def _resolved_env(container: Obj, objects: list[Obj], secret: Obj) -> dict[str, str]:
+    """A container's environment as the kubelet builds it, with the Secret's example values:
+    `envFrom` ConfigMaps first, then `env` (which wins); a missing optional key sets nothing."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(find(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
+    for item in container.get("env", []):
+        ref = item["valueFrom"]
+        if "secretKeyRef" in ref:
+            key = ref["secretKeyRef"]
+            if key["key"] in secret["stringData"] or not key.get("optional"):
+                env[item["name"]] = secret["stringData"][key["key"]]
+        else:
+            key = ref["configMapKeyRef"]
+            env[item["name"]] = find(objects, "ConfigMap", key["name"])["data"][key["key"]]
+    return env
+
+
+def _prod_on_a_cluster(prod: list[Obj]) -> list[Obj]:
+    """What prod-cluster must render: prod with exactly the cluster changes and nothing else."""
+    objects = copy.deepcopy(prod)
+    for _, template in pods(objects):
+        for container in template["spec"]["containers"]:
+            container["env"] = [e for e in container["env"]
+                                if e["name"] != "API_VALKEY_REPLICA_URLS"]
+            for env in container["env"]:
+                if env["name"] == "VALKEY_URL":
+                    env["valueFrom"]["secretKeyRef"]["key"] = "valkey-cluster-url"
+    find(objects, "ConfigMap", "carpages-api")["data"]["API_VALKEY_CLUSTER"] = "true"
+    find(objects, "ConfigMap", "carpages-cdc")["data"]["CDC_VALKEY_CLUSTER"] = "true"
+    return objects
+
+
+def test_prod_cluster_is_prod_on_a_valkey_cluster(
+        secret_example: Obj, monkeypatch: pytest.MonkeyPatch) -> None:
+    prod, cluster = (render(K8S / "overlays" / name) for name in ("prod", "prod-cluster"))
+    by_id = {(o["kind"], o["metadata"]["name"]): o for o in cluster}
+    expected = {(o["kind"], o["metadata"]["name"]): o for o in _prod_on_a_cluster(prod)}
+    assert by_id.keys() == expected.keys()
+    for obj_id, obj in expected.items():
+        assert by_id[obj_id] == obj, f"{obj_id}: differs from prod beyond the cluster settings"
+    before, after = _valkey_keys(prod), _valkey_keys(cluster)
+    assert before.keys() == after.keys()
+    assert "API_VALKEY_REPLICA_URLS" in before["carpages-api"]  # what the overlay removes
+    for workload, names in after.items():
+        assert names == {"VALKEY_URL": "valkey-cluster-url"}, workload
+        assert before[workload]["VALKEY_URL"] == "valkey-url", workload
+    url = secret_example["stringData"]["valkey-cluster-url"]
+    # A cluster has database 0 only; valkey-py's cluster client refuses any other in the URL.
+    assert parse_url(url).get("db", 0) == 0
+    # Each container's settings, built from its rendered environment alone, are in cluster mode.
+    for workload_obj, template in pods(cluster):
+        for container in template["spec"]["containers"]:
+            settings_class = SETTINGS[image_name(container)]
+            known = settings_env_names(settings_class)
+            for name in known:
+                monkeypatch.delenv(name, raising=False)
+            env = _resolved_env(container, cluster, secret_example)
+            values: dict[str, Any] = {known[n]: v for n, v in env.items() if n in known}
+            settings = settings_class(**values)
+            where = f"{workload_obj['metadata']['name']} ({settings_class.__name__})"
+            assert isinstance(settings, ApiSettings | WorkerSettings | RecoSettings), where
+            assert settings.valkey_url == url, where
+            if isinstance(settings, RecoSettings):
+                # No cluster setting yet (a plain client): when one appears, set it in the
+                # overlay's reco ConfigMap and check it here like the others.
+                assert "valkey_cluster" not in RecoSettings.model_fields, where
+            else:
+                assert settings.valkey_cluster is True, where
+            if isinstance(settings, ApiSettings):
+                assert settings.valkey_replica_urls == [], where

@@ -34,9 +34,18 @@ def instances(path: str) -> list[Any]:
         return [valkey.Valkey().pipeline(transaction=False)]
     if path == "valkey.asyncio.client.Pipeline":
         return [valkey.asyncio.Valkey().pipeline(transaction=False)]
+    if path == "valkey.cluster.ClusterPipeline":
+        return [cluster_pipeline()]
+    if path == "valkey.cluster.PipelineCommand":
+        return [valkey.cluster.PipelineCommand(("SET", "a", 1))]
     if path == "valkey.cluster.ClusterNode":
         return [valkey.cluster.ClusterNode("127.0.0.1", 6379)]
     return []
+
+
+def cluster_pipeline() -> Any:
+    """A cluster pipeline that only queues (no nodes: nothing is sent)."""
+    return valkey.cluster.ClusterPipeline(nodes_manager=None, commands_parser=None)
 
 
 CASES = [(path, name, params) for path, attrs in internals.CONTRACT.items()
@@ -66,7 +75,7 @@ def test_the_installed_valkey_is_in_the_pinned_range() -> None:
 
 def test_queued_commands_are_args_and_options_in_order() -> None:
     for pipe in (valkey.Valkey().pipeline(transaction=False),
-                 valkey.asyncio.Valkey().pipeline(transaction=False)):
+                 valkey.asyncio.Valkey().pipeline(transaction=False), cluster_pipeline()):
         pipe.set("a", 1)
         pipe.hmget("h", ["x", "y"])
         commands = internals.queued_commands(pipe)

@@ -26,7 +26,7 @@ from carpages_cdc.batch_reads import Connect, CountingQuery, chunks
 from carpages_cdc.bulk_pipeline import bulk_pipeline
 from carpages_cdc.read_ahead import read_ahead
 from carpages_cdc.rebuild_lock import RebuildLock, RebuildRunning
-from carpages_cdc.valkey_client import is_cluster, transaction
+from carpages_cdc.valkey_client import is_cluster, run_id, transaction
 
 log = logging.getLogger(__name__)
 __all__ = ["BuildStats", "CacheBuilder", "Connect", "CountingQuery", "FencedWrite", "NoBuild",
@@ -204,7 +204,7 @@ class CacheBuilder:
                       progress: ProgressFn | None = None) -> BuildStats:
         # Read first: if Valkey fails over mid-build, the mark names the run the first batches
         # went to, and the applier rebuilds again on the promoted replica (valkey_restarts).
-        run = None if is_cluster(self.client) else str(self.client.info("server")["run_id"])
+        run = run_id(self.client)
         now_ms = time.time_ns() // 1_000_000
         build = int(self.client.eval(NEXT_BUILD, 1, keys.build_counter(), now_ms))
         previous = current_build(self.client)
@@ -216,6 +216,11 @@ class CacheBuilder:
             with conn.cursor() as cur:
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             live_ids = [r[0] for r in query(car_rows.LIVE_IDS_SQL, ())]
+            # On a cluster a listing without a build may sit beside other nodes' older pages
+            # (the node holding the listing came back empty): the retiring step cannot list
+            # them from an old build, so the snapshot names every car that is not live.
+            unlisted = ([r[0] for r in query(car_rows.NOT_LIVE_SQL, ())]
+                        if previous is None and is_cluster(self.client) else [])
             with read_ahead(lambda batch: car_rows.load_cars(query, batch),
                             list(chunks(live_ids, self.batch_size))) as loaded:
                 for batch, cars in loaded:
@@ -238,9 +243,9 @@ class CacheBuilder:
             raise
         finally:
             conn.close()
-        if run is not None:  # before the switch: a replica holding the switch holds the mark
-            self.client.set(keys.valkey_run(), run)
-        removed = self._retire(previous, build, set(live_ids))
+        # Before the switch: a replica holding the switch holds the mark.
+        self.client.set(keys.valkey_run(), run)
+        removed = self._retire(previous, build, set(live_ids)) + self._drop_pages(unlisted)
         log.info("full rebuild %d: %d cars, %d buyers, %d removed in %.2fs", build, written,
                  buyers_written, removed, time.monotonic() - started)
         return BuildStats(build, written, removed, buyers_written, query.statements,
@@ -256,16 +261,21 @@ class CacheBuilder:
             return 0
         old = previous[0]
         old_ids = {int(m) for m in self.client.zrange(keys.live_cars(old), 0, -1)}
-        gone = sorted(old_ids - live)
-        pipe = self.client.pipeline(transaction=False)
-        for car_id in gone:
-            for key in (keys.dedicated_page(car_id), keys.car_private(car_id),
-                        keys.car_interested(car_id)):
-                pipe.delete(key)  # one key per DEL: cluster pipelines refuse the multi-key form
-        pipe.execute()
+        gone = self._drop_pages(sorted(old_ids - live))
         # Readers that fetched the old build a moment ago finish within the grace period.
         self._expire_build(old)
-        return len(gone)
+        return gone
+
+    def _drop_pages(self, car_ids: Sequence[int]) -> int:
+        """Delete the own keys of cars that are not live; how many cars."""
+        for batch in chunks(list(car_ids), self.batch_size):
+            pipe = self.client.pipeline(transaction=False)
+            for car_id in batch:
+                for key in (keys.dedicated_page(car_id), keys.car_private(car_id),
+                            keys.car_interested(car_id)):
+                    pipe.delete(key)  # one key per DEL: cluster pipelines refuse multi-key DEL
+            pipe.execute()
+        return len(car_ids)
 
     def _expire_build(self, build: int) -> None:
         """Give every key of a generation the grace-period TTL (found via its registry)."""

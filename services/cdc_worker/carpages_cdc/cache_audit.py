@@ -23,7 +23,6 @@ from carpages_cdc.cache_diff import (
 from carpages_cdc.cache_writer import slug_map
 
 CHUNK = 500
-NOT_LIVE_SQL = "SELECT id FROM car WHERE status <> 'live' ORDER BY id"
 
 
 def load(builder: CacheBuilder, ids: list[int]) -> dict[int, CarRecord]:

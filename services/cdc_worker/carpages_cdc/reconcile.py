@@ -22,6 +22,7 @@ from carpages_cdc import cache_audit
 from carpages_cdc.builder import CacheBuilder, NoBuild, current_build
 from carpages_cdc.cache_apply import CacheApplier
 from carpages_cdc.metrics import Metrics
+from carpages_cdc.valkey_client import transaction
 from carpages_cdc.work import Work
 
 
@@ -87,7 +88,7 @@ def reconcile(builder: CacheBuilder, sample: float = 1.0, repair: bool = False,
     buyers: list[int] = []
     if full:
         suspects |= cache_audit.cached_ids(builder.client, report.build) - set(live)
-        gone = cache_audit.ids(builder, cache_audit.NOT_LIVE_SQL)
+        gone = cache_audit.ids(builder, car_rows.NOT_LIVE_SQL)
         suspects |= set(cache_audit.check_cars(builder, report.build, gone))
         buyers = cache_audit.ids(builder, car_rows.ALL_BUYER_IDS_SQL)
         report.buyers_checked = len(buyers)
@@ -144,7 +145,7 @@ def _repair(builder: CacheBuilder, report: Report) -> None:
     gone = [c for c, why in report.divergent.items() if why[0].startswith("not live")]
     if report.stray_members or gone:
         # What the builder cannot remove: entries its membership record does not list.
-        pipe = builder.client.pipeline(transaction=True)
+        pipe = transaction(builder.client, keys.meta())  # every key here is the listing's
         for key, car_id in report.stray_members:
             pipe.srem(key, car_id)
         for car_id in gone:

@@ -44,6 +44,16 @@ def is_cluster(client: Any) -> bool:
     return isinstance(client, ValkeyCluster)
 
 
+def run_id(client: Any) -> str:
+    """Which Valkey run holds the data: the server's run id, or on a cluster every primary's
+    (sorted, joined). Any node that restarted or failed over gives a different value, and so
+    does a resharding that moves primaries: each means some slots may hold older data."""
+    if is_cluster(client):
+        infos = client.info("server", target_nodes=ValkeyCluster.PRIMARIES)
+        return ",".join(sorted(str(info["run_id"]) for info in infos.values()))
+    return str(client.info("server")["run_id"])
+
+
 def transaction(client: Any, key: str) -> Any:
     """A MULTI/EXEC pipeline for keys sharing `key`'s hash tag (standalone or cluster)."""
     if is_cluster(client):

@@ -20,6 +20,7 @@ from typing import Any
 
 from carpages_shared import keys
 
+from carpages_cdc import valkey_client
 from carpages_cdc.builder import current_build
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class ValkeyRestarts:
         now = time.monotonic()
         if not self.suspected and now < self.next_look:
             return False
-        run_id = str(self.client.info("server")["run_id"])
+        run_id = valkey_client.run_id(self.client)
         before = self.client.get(keys.valkey_run())
         self.suspected, self.next_look = False, now + self.interval_s
         if before is not None and before.decode() == run_id:
