@@ -7,22 +7,24 @@ in Valkey (`keys.dedicated_page`), or neither — so a reported divergence is kn
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pymysql
 import valkey
+from carpages_local import stack
 from carpages_shared import keys
 
 
-def look(mysql: dict[str, Any], valkey_url: str, car_ids: Iterable[int]) -> dict[int, Any]:
+def look(mysql: dict[str, Any], variables: Mapping[str, str],
+         car_ids: Iterable[int]) -> dict[int, Any]:
     """car -> {"mysql": {status, price}, "valkey": {price, status, images, pos} or None}."""
     ids = sorted(set(car_ids))
     out: dict[int, Any] = {}
     if not ids:
         return out
     conn = pymysql.connect(**mysql, connect_timeout=5)
-    client = valkey.Valkey.from_url(valkey_url, socket_timeout=5)
+    client = stack.valkey_client(variables, socket_timeout=5)  # a cluster's, on a cluster
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT id, status, price, (SELECT COUNT(*) FROM car_image i "

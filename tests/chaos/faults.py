@@ -4,23 +4,29 @@
 restarted on the same port and datadir, and recorded in pids.json so `stack.down` stops it), a
 service has a new live pid (the supervisor's, else the harness's respawn) that beats (CDC roles:
 a fresh heartbeat file; the API: /healthz).
+
+On a Valkey Cluster (the cluster variant, CLUSTER_KINDS) the Valkey faults hit ONE node: the one
+that owns the `{cp}` slot (listing index, cards, cache metadata) or another one (pages of the cars
+hashed there). With no replica to promote, the whole cluster refuses queries while that node is
+out, so "whole" there also waits for cluster_state:ok on every node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import valkey
-from carpages_local import servers
+from carpages_local import servers, stack, valkey_cluster
 
 from tests.chaos.probe import OutageStats, fetch, until_price, until_ready, watch_outage
 from tests.chaos.processes import Processes, alive
@@ -29,7 +35,16 @@ from tests.chaos.writer import Writer
 KINDS = ("kill-publisher", "kill-applier", "valkey-freeze", "valkey-restart", "flushall",
          "broker-restart", "mariadb-restart", "all")
 """In run order: the faults most likely to leave damage behind (MariaDB, all) come last."""
-VALKEY_KINDS = ("valkey-freeze", "valkey-restart")
+CLUSTER_KINDS = ("kill-publisher", "kill-applier", "cp-node-freeze", "cp-node-restart",
+                 "other-node-freeze", "other-node-restart", "flushall", "broker-restart",
+                 "mariadb-restart")
+"""The cluster variant's faults: the standalone ones with the Valkey faults aimed at one node
+(`cp-node-*`: the `{cp}` slot's owner; `other-node-*`: another node). No `all`: it would freeze and
+restart the cluster's nodes at once, which is the standalone `all` again, at twice the cost."""
+VALKEY_KINDS = ("valkey-freeze", "valkey-restart", "cp-node-freeze", "cp-node-restart",
+                "other-node-freeze", "other-node-restart")
+CLUSTER_WHOLE_S = 30.0
+"""Longest wait for cluster_state:ok on every node after a node is back."""
 FREEZE_S = 5.0
 VALKEY_DOWN_S = 3.0
 ROLE = {"cdc-publisher": "publish", "cdc-applier": "apply"}
@@ -44,6 +59,7 @@ class FaultRecord:
     whole_at: float | None = None
     valkey_back_at: float | None = None
     killed: dict[str, int] = field(default_factory=dict)  # what -> pid killed on purpose
+    stopped: dict[str, int] = field(default_factory=dict)  # what -> pid frozen (SIGSTOP/CONT)
     back_s: dict[str, float | None] = field(default_factory=dict)  # what -> seconds to be back
     beating_s: dict[str, float | None] = field(default_factory=dict)  # CDC role's first beat
     pending: list[asyncio.Task[None]] = field(default_factory=list)
@@ -58,7 +74,8 @@ class FaultRecord:
 class FaultContext:
     root: Path
     procs: Processes
-    valkey_url: str
+    variables: Mapping[str, str]
+    """The stack's env (stack.StackEnv.variables): where Valkey is, and whether it is a cluster."""
     client: httpx.AsyncClient
     writer: Writer
     outage_paths: list[str]
@@ -141,6 +158,9 @@ async def restart_server(ctx: FaultContext, rec: FaultRecord, name: str,
     starts: dict[str, Callable[..., Any]] = {
         "mariadb": servers.start_mariadb, "valkey": servers.start_valkey,
         "tansu": servers.start_tansu}
+    if valkey_cluster.is_node(name):
+        # Same port, bus port and nodes.conf: the node rejoins with its slots (and no data).
+        starts[name] = functools.partial(valkey_cluster.start_node, name=name)
     start = starts[name]
     new: Any = None
     for _attempt in range(3):
@@ -154,12 +174,38 @@ async def restart_server(ctx: FaultContext, rec: FaultRecord, name: str,
         rec.back_s[name] = None
         return
     ctx.procs.replace_server(old, new)
-    ok = await _until(lambda: _port_open(old.port), 30)
+    ok = await _until(lambda: _port_open(old.port), 30) and await _cluster_whole(ctx, rec, name)
     rec.back_s[name] = time.monotonic() - started if ok else None
 
 
-async def freeze_valkey(ctx: FaultContext, rec: FaultRecord) -> None:
-    old = ctx.procs.server("valkey")
+async def _cluster_whole(ctx: FaultContext, rec: FaultRecord, name: str) -> bool:
+    """After a cluster node is back: until every node says cluster_state:ok (True at once for
+    anything else)."""
+    if not valkey_cluster.is_node(name):
+        return True
+    ports = ctx.procs.env.valkey_cluster_ports
+    # In a thread: a node that does not answer blocks its probe for up to a second, and the event
+    # loop meanwhile times the API's answers during the outage.
+    if await _until(lambda: asyncio.to_thread(valkey_cluster.all_ok, ports), CLUSTER_WHOLE_S,
+                    0.1):
+        return True
+    rec.errors.append(f"{name}: cluster_state not ok on every node within {CLUSTER_WHOLE_S:.0f} s")
+    return False
+
+
+def target_node(ctx: FaultContext, which: str) -> str:
+    """The pids.json name of the cluster node a fault hits: the `{cp}` slot's owner ("cp"), or
+    one of the others chosen by the round's rng ("other")."""
+    ports = ctx.procs.env.valkey_cluster_ports
+    cp = valkey_cluster.owner(ports[0], valkey_cluster.CP_TAG)
+    nodes = [p for p in ctx.procs.running().processes if valkey_cluster.is_node(p.name)]
+    if which == "cp":
+        return next(p.name for p in nodes if p.port == cp)
+    return ctx.rng.choice(sorted(p.name for p in nodes if p.port != cp))
+
+
+async def freeze_valkey(ctx: FaultContext, rec: FaultRecord, name: str = "valkey") -> None:
+    old = ctx.procs.server(name)
     started = time.monotonic()
     ctx.procs.kill(old.pid, signal.SIGSTOP)
     ctx.procs.killed.discard(old.pid)  # a stopped process is not an exit
@@ -168,11 +214,14 @@ async def freeze_valkey(ctx: FaultContext, rec: FaultRecord) -> None:
     finally:
         ctx.procs.kill(old.pid, signal.SIGCONT)
         ctx.procs.killed.discard(old.pid)
-    rec.back_s["valkey"] = time.monotonic() - started
+    rec.stopped[name] = old.pid
+    ok = await _cluster_whole(ctx, rec, name)
+    rec.back_s[name] = time.monotonic() - started if ok else None
 
 
 def flushall(ctx: FaultContext, rec: FaultRecord) -> None:
-    client = valkey.Valkey.from_url(ctx.valkey_url, socket_timeout=10)
+    # On a cluster the client sends FLUSHALL to every primary.
+    client = stack.valkey_client(ctx.variables, socket_timeout=10)
     try:
         client.flushall()
         rec.back_s["flushall"] = 0.0
@@ -216,6 +265,12 @@ async def inject(ctx: FaultContext, kind: str) -> FaultRecord:
         elif kind == "valkey-restart":
             await restart_server(ctx, rec, "valkey", down_s=VALKEY_DOWN_S,
                                  before_start=valkey_out.set)
+        elif kind in ("cp-node-freeze", "other-node-freeze"):
+            await freeze_valkey(ctx, rec, target_node(ctx, kind.split("-", 1)[0]))
+            valkey_out.set()
+        elif kind in ("cp-node-restart", "other-node-restart"):
+            await restart_server(ctx, rec, target_node(ctx, kind.split("-", 1)[0]),
+                                 down_s=VALKEY_DOWN_S, before_start=valkey_out.set)
         elif kind == "flushall":
             flushall(ctx, rec)
         elif kind == "broker-restart":

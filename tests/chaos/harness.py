@@ -7,7 +7,10 @@ import asyncio
 import datetime as dt
 import os
 import random
+import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +28,8 @@ from tests.chaos.oracle import Expected, ListingQuery, Oracle, diff_page
 from tests.chaos.processes import SERVICES, Processes
 from tests.chaos.writer import Writer
 
+RECONCILE_LIMIT_S = 300.0
+"""Longest the closing `carpages_cdc reconcile` may run (2,000 cars take seconds)."""
 SERVICE_BACK_S = 5.0
 CONVERGE_LIMIT_S = 10.0
 READY_LIMIT_S = 10.0
@@ -42,6 +47,7 @@ class Options:
     root: Path = Path(".stack-chaos")
     concurrency: int = 32
     respawn: bool = True  # without a supervisor, the harness restarts dead services
+    cluster: bool = False  # a 3-node Valkey Cluster instead of one Valkey (the cluster variant)
     log: Callable[[str], None] = print
 
 
@@ -60,6 +66,7 @@ class Round:
     lost: int = 0
     lost_examples: list[dict[str, Any]] = field(default_factory=list)
     killed: dict[str, int] = field(default_factory=dict)
+    stopped: dict[str, int] = field(default_factory=dict)  # frozen (SIGSTOP, then SIGCONT)
     back_s: dict[str, float | None] = field(default_factory=dict)
     beating_s: dict[str, float | None] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
@@ -209,10 +216,30 @@ class Harness:
         looked = [e["car_id"] for e in res.divergent_examples] + [
             e["car_id"] for e in res.lost_examples]
         if looked:  # where the divergence lives: read MySQL and Valkey directly
-            seen = await asyncio.to_thread(evidence.look, self.writer.mysql,
-                                           self.vars["VALKEY_URL"], looked)
+            seen = await asyncio.to_thread(evidence.look, self.writer.mysql, self.vars, looked)
             for example in res.divergent_examples + res.lost_examples:
                 example["direct"] = seen.get(example["car_id"])
+
+    async def reconcile(self) -> dict[str, Any]:
+        """The project's own check, read-only, after the last round: `carpages_cdc reconcile`
+        compares every cached car, buyer and index member with MySQL (exit 0 = in step)."""
+        env = stack.service_env(self.root, self.vars)
+        argv = [sys.executable, "-m", "carpages_cdc", "reconcile"]
+        try:
+            done = await asyncio.to_thread(
+                subprocess.run, argv, env=env, capture_output=True, text=True, check=False,
+                stdin=subprocess.DEVNULL, timeout=RECONCILE_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            return {"exit": None, "in_step": False, "divergent": None,
+                    "summary": f"no answer in {RECONCILE_LIMIT_S:.0f} s", "details": []}
+        lines = done.stdout.splitlines()
+        summary = next((ln.removeprefix("reconcile: ") for ln in lines
+                        if ln.startswith("reconcile:")),
+                       (done.stderr.strip().splitlines() or ["(no output)"])[-1])
+        found = re.search(r"divergent (\d+)", summary)
+        return {"exit": done.returncode, "in_step": done.returncode == 0,
+                "divergent": int(found.group(1)) if found else None, "summary": summary,
+                "details": [ln.strip() for ln in lines if ln.startswith("  ")][:20]}
 
     # ------------------------------------------------------------------ rounds
 
@@ -243,7 +270,7 @@ class Harness:
         thread.start()
         try:
             await asyncio.sleep(rng.uniform(1.0, min(2.5, opts.write_s / 2)))
-            ctx = FaultContext(self.root, self.procs, self.vars["VALKEY_URL"], self.client,
+            ctx = FaultContext(self.root, self.procs, self.vars, self.client,
                                self.writer, self._outage_paths(rng), rng)
             rec = await inject(ctx, kind)
             visible = rec.outage_write_seen
@@ -286,6 +313,7 @@ class Harness:
     def _fault_fields(res: Round, rec: FaultRecord) -> None:
         res.whole_s = None if rec.whole_at is None else round(rec.whole_at - rec.injected_at, 2)
         res.killed = dict(rec.killed)
+        res.stopped = dict(rec.stopped)
         res.back_s = {k: None if v is None else round(v, 2) for k, v in rec.back_s.items()}
         res.errors.extend(rec.errors)
         res.ready_after_s = rec.ready_after_s
@@ -340,13 +368,17 @@ class Harness:
 async def _run(opts: Options, root: Path) -> dict[str, Any]:
     log = opts.log
     started = time.monotonic()
+    topology = "cluster" if opts.cluster else "standalone"
     log(f"chaos: seed {opts.seed}, {opts.cars} cars, {opts.rounds} round(s) of "
-        f"{', '.join(opts.faults)}; stack in {root}")
-    env = await asyncio.to_thread(stack.up, root, opts.cars, True, lambda m: log(f"  {m}"))
+        f"{', '.join(opts.faults)}; {topology} Valkey; stack in {root}")
+    # Explicit, so a STACK_VALKEY left in the environment cannot turn one variant into the other.
+    env = await asyncio.to_thread(stack.up, root, opts.cars, True, lambda m: log(f"  {m}"),
+                                  topology)
     harness = Harness(opts, env, root)
     monitor = asyncio.create_task(harness.monitor())
     result: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seed": opts.seed,
+        "valkey": topology,
         "cars": opts.cars, "rounds_per_kind": opts.rounds, "faults": list(opts.faults),
         "deadline_s": opts.deadline_s, "write_s": opts.write_s, "cpus": os.cpu_count(),
         "supervisor": harness.procs.supervised, "rounds": []}
@@ -368,6 +400,11 @@ async def _run(opts: Options, root: Path) -> dict[str, Any]:
                     f"{res.converge_s and round(res.converge_s, 2)} s, {res.divergent} divergent, "
                     f"{res.lost} lost, {len(res.count_mismatches)} count mismatches, "
                     f"{res.commits} commits; " + ("; ".join(res.failures) or "ok"))
+        if opts.cluster:
+            # The cluster variant also asks the project's reconcile, which reads the cache
+            # through the worker's own cluster client (not through the API as the oracle does).
+            result["reconcile"] = rec = await harness.reconcile()
+            log(f"reconcile (exit {rec['exit']}): {rec['summary']}")
         result["supervisor"] = harness.procs.supervised
         result["writer"] = asdict(harness.writer.stats)
     finally:

@@ -104,6 +104,29 @@ def passed(summary: dict[str, dict[str, Any]]) -> bool:
     return all(s["passed"] for s in summary.values())
 
 
+def run_passed(result: dict[str, Any]) -> bool:
+    """Every fault kind passed, the baseline was clean, and reconcile (when run) was in step."""
+    closing = result.get("reconcile")
+    return (passed(result.setdefault("summary", summarise(result)))
+            and result["baseline"]["divergent"] == 0
+            and (closing is None or bool(closing["in_step"])))
+
+
+def is_cluster(result: dict[str, Any]) -> bool:
+    return result.get("valkey") == "cluster"
+
+
+def cluster_notes(result: dict[str, Any]) -> str:
+    """Which node each Valkey fault hit, and what the closing reconcile said."""
+    hit = [f"`{r['kind']}` {', '.join(sorted({**r.get('stopped', {}), **r['killed']}))}"
+           for r in result["rounds"] if "node" in r["kind"]]
+    closing = result.get("reconcile")
+    said = "not run" if closing is None else (
+        f"exit {closing['exit']}, {closing['summary']}")
+    return (f"Nodes hit: {'; '.join(hit) or 'none'}. Closing `carpages_cdc reconcile` on the "
+            f"cluster: {said}.")
+
+
 def stamp(result: dict[str, Any]) -> str:
     return str(result["when"]).replace("-", "").replace(":", "").replace("+0000", "Z")[:15] + "Z"
 
@@ -113,16 +136,23 @@ def save(result: dict[str, Any], results_dir: Path = RESULTS,
     """Write the JSON result and append the run's section to RELIABILITY.md."""
     summary = result.setdefault("summary", summarise(result))
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{stamp(result)}.json"
+    cluster = is_cluster(result)
+    path = results_dir / f"{stamp(result)}{'-cluster' if cluster else ''}.json"
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    section = [f"\n## Run {result['when']} (seed {result['seed']}, {result['cars']} cars)", "",
+    what = f"seed {result['seed']}, {result['cars']} cars"
+    title = (f"Cluster variant run {result['when']} (3-node Valkey Cluster, {what})" if cluster
+             else f"Run {result['when']} ({what})")
+    section = [f"\n## {title}", "",
                f"{result['rounds_per_kind']} round(s) per fault kind, deadline "
                f"{result['deadline_s']} s, {result['cpus']} CPUs, supervisor: "
                f"{'yes' if result['supervisor'] else 'no (the harness respawned dead services)'}"
                f"; {result.get('elapsed_s')} s in all. Raw: `tests/chaos/results/{path.name}`.",
-               "", table(summary), "",
-               f"**{'PASSED' if passed(summary) else 'FAILED'}** — replay with "
-               f"`make chaos ARGS='--seed {result['seed']} --cars {result['cars']}'`.", ""]
+               "", table(summary), ""]
+    if cluster:
+        section += [cluster_notes(result), ""]
+    target = "chaos-cluster" if cluster else "chaos"
+    section += [f"**{'PASSED' if run_passed(result) else 'FAILED'}** — replay with "
+                f"`make {target} ARGS='--seed {result['seed']} --cars {result['cars']}'`.", ""]
     with reliability.open("a") as fh:
         fh.write("\n".join(section))
     return path

@@ -9,8 +9,6 @@ topologies built from one database can be compared byte for byte.
 from __future__ import annotations
 
 import re
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +17,8 @@ from typing import Any
 
 import pymysql
 import valkey
-from carpages_local import servers
+from carpages_local import servers, valkey_cluster
+from carpages_local.valkey_cluster import wait_until
 
 from tests.integration.listing_support import Api, token
 
@@ -30,16 +29,6 @@ def info(client: valkey.Valkey, section: str) -> dict[str, Any]:
     """INFO <section> as a dict."""
     found: dict[str, Any] = client.info(section)
     return found
-
-
-def wait_until(check: Any, what: str, timeout: float = 30.0) -> None:
-    """Poll `check()` until it is true (servers starting up, replication, cluster state)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ----------------------------------------------------------------------------- replication
@@ -129,52 +118,11 @@ def reset_stats(port: int) -> None:
 
 
 # ----------------------------------------------------------------------------- cluster
-@dataclass
-class Cluster:
-    """A Valkey Cluster of primaries on loopback, started by the test."""
-
-    nodes: list[servers.Server]
-
-    @property
-    def url(self) -> str:
-        """A seed node: the clients discover the others."""
-        return f"valkey://127.0.0.1:{self.nodes[0].port}"
-
-
-def cluster_ok(port: int) -> bool:
-    client = valkey.Valkey(port=port)
-    try:
-        text = client.execute_command("CLUSTER", "INFO")
-    finally:
-        client.close()
-    raw = text.decode() if isinstance(text, bytes) else str(text)
-    return "cluster_state:ok" in raw
-
-
-@contextmanager
-def cluster(root: Path, size: int = 3) -> Iterator[Cluster]:
-    """Start `size` cluster-enabled nodes, join them (no replicas), wait for cluster_state:ok."""
-    started: list[servers.Server] = []
-    try:
-        for index in range(size):
-            node_root = root / f"node{index}"
-            node_root.mkdir(parents=True, exist_ok=True)
-            # An explicit bus port: the default (port + 10000) fails for ports above 55535.
-            started.append(servers.start_valkey(node_root, extra=[
-                "--cluster-enabled", "yes", "--cluster-config-file",
-                str(node_root / "nodes.conf"), "--cluster-node-timeout", "2000",
-                "--cluster-port", str(servers.free_port())]))
-        done = subprocess.run(
-            [servers.valkey_binary("valkey-cli"), "--cluster", "create",
-             *(f"127.0.0.1:{s.port}" for s in started), "--cluster-replicas", "0",
-             "--cluster-yes"], capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-        for node in started:
-            wait_until(lambda n=node: cluster_ok(n.port), f"cluster_state:ok on {node.port}")
-        yield Cluster(started)
-    finally:
-        for server in reversed(started):
-            server.stop()
+# Started and joined by the local stack's own cluster mode (STACK_VALKEY=cluster): `cluster(root)`
+# is a context manager that stops every node after the block.
+Cluster = valkey_cluster.Cluster
+cluster = valkey_cluster.running
+cluster_ok = valkey_cluster.cluster_ok
 
 
 # ----------------------------------------------------------------------------- the request mix

@@ -1,9 +1,10 @@
 """THE CHAOS TEST (short version of `make chaos`): ~1,000 cars, one round per fault kind plus
-`all`, on its own stack in a temporary directory, stopped at the end whatever happens.
+`all`, on its own stack in a temporary directory, stopped at the end whatever happens; then the
+same on a 3-node Valkey Cluster with the cluster variant's faults (`make chaos-cluster`).
 
 Asserts what RELIABILITY.md's pass criteria say: after every fault, 0 divergent cars, 0 listing
 count mismatches and 0 lost updates at the deadline, and every single fault converged. Slow
-(2–3 min): run it alone, under the shared stack lock:
+(2–3 min per variant): run it alone, under the shared stack lock:
 `flock /tmp/carpages-stack.lock .venv/bin/python -m pytest tests/integration/test_chaos.py`.
 """
 
@@ -14,15 +15,25 @@ from pathlib import Path
 import pytest
 
 from tests.chaos import report
-from tests.chaos.faults import KINDS
+from tests.chaos.faults import CLUSTER_KINDS, KINDS
 from tests.chaos.harness import Options, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def test_chaos_cache_converges_under_every_fault(tmp_path: Path) -> None:
-    opts = Options(seed=20261206, cars=1000, rounds=1, faults=KINDS, write_s=4.0,
-                   root=tmp_path / "chaos-stack", log=lambda m: print(m, flush=True))
+# The cluster variant still fails here on the worker (seed 20261206: five cars quarantined on
+# valkey-py's ClusterDownError during other-node-freeze, which carpages_cdc.transient does not
+# count as transient, and only repaired by the next 30 s quarantine pass). Drop the mark with the
+# fix.
+CLUSTER_XFAIL = pytest.mark.xfail(reason="worker: ClusterDownError not transient", strict=False)
+
+
+@pytest.mark.parametrize("cluster", [False, pytest.param(True, marks=CLUSTER_XFAIL)],
+                         ids=["standalone", "cluster"])
+def test_chaos_cache_converges_under_every_fault(tmp_path: Path, cluster: bool) -> None:
+    opts = Options(seed=20261206, cars=1000, rounds=1, faults=CLUSTER_KINDS if cluster else KINDS,
+                   write_s=4.0, root=tmp_path / "chaos-stack", cluster=cluster,
+                   log=lambda m: print(m, flush=True))
     result = run(opts)  # stops its stack (and every process it restarted) before returning
     summary = report.summarise(result)
     print(report.table(summary))
@@ -36,4 +47,6 @@ def test_chaos_cache_converges_under_every_fault(tmp_path: Path) -> None:
         if r["divergent"] or r["lost"] or r["count_mismatches"]
         or (r["kind"] != "all" and r["converge_s"] is None)}
     assert not problems, f"seed {opts.seed}: {problems}"
+    if cluster:
+        assert result["reconcile"]["in_step"], result["reconcile"]
     assert not (Path(opts.root) / "pids.json").exists()

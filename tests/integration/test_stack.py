@@ -11,9 +11,10 @@ from typing import Any
 
 import psutil
 import pymysql
+import pytest
 import valkey
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from carpages_local import servers, stack
+from carpages_local import servers, stack, valkey_cluster
 from carpages_local.migrator import available, migrate
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import WriteRowsEvent
@@ -103,18 +104,35 @@ def _children_named(names: set[str]) -> list[psutil.Process]:
     return found
 
 
-def test_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("topology", "valkeys"), [
+    ("standalone", {"valkey"}),
+    ("cluster", {"valkey-node0", "valkey-node1", "valkey-node2"})])
+def test_up_then_down_leaves_nothing_running(tmp_path: Path, topology: str,
+                                             valkeys: set[str]) -> None:
     root = tmp_path / "stack"
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    # The checkout first, then whatever the caller had (e.g. a worktree's own packages).
+    path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
     subprocess.run([sys.executable, "-m", "carpages_local", "up", "--root", str(root),
-                    "--cars", "300", "--no-services"], check=True, env=env,
-                   stdin=subprocess.DEVNULL, capture_output=True)
+                    "--cars", "300", "--no-services", "--valkey", topology], check=True,
+                   env=env, stdin=subprocess.DEVNULL, capture_output=True)
     recorded = stack.Running.load(root / "pids.json").processes
-    assert {p.name for p in recorded} == {"mariadb", "valkey", "tansu"}
+    assert {p.name for p in recorded} == {"mariadb", "tansu", *valkeys}
     assert all(psutil.pid_exists(p.pid) for p in recorded)
     variables = stack.read_env(root / "env")
     assert {"MYSQL_URL", "MYSQL_CDC_URL", "VALKEY_URL", "KAFKA_BOOTSTRAP_SERVERS", "API_URL",
             "API_JWT_SECRET"} <= variables.keys()
+    if topology == "cluster":
+        # Database 0 (the only one a cluster has), and both switches on.
+        assert variables["API_VALKEY_URL"] == variables["CDC_VALKEY_URL"] == variables["VALKEY_URL"]
+        assert variables["VALKEY_URL"].endswith("/0")
+        assert variables["API_VALKEY_CLUSTER"] == variables["CDC_VALKEY_CLUSTER"] == "true"
+        ports = stack.load_env(root).valkey_cluster_ports
+        assert sorted(ports) == sorted(p.port for p in recorded if p.name in valkeys)
+        assert valkey_cluster.all_ok(ports)
+        assert valkey_cluster.owner(ports[0], valkey_cluster.CP_TAG) in ports
+    else:
+        assert "API_VALKEY_CLUSTER" not in variables
     conn = stack.connect(recorded[0].port)
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM car WHERE status = 'live'")

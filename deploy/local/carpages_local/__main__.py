@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path(".stack"))
     parser.add_argument("--cars", type=int, default=10000, help="live cars in the demo catalogue")
     parser.add_argument("--no-services", action="store_true", help="servers and data only")
+    parser.add_argument("--valkey", choices=stack.VALKEY_MODES,
+                        help="one Valkey or a 3-node Valkey Cluster (default: $STACK_VALKEY, "
+                        "else standalone)")
     args = parser.parse_args(argv)
     logs.configure("INFO")  # LOG_FORMAT=json|text; the services it starts inherit the variable
     root: Path = args.root.resolve()
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             port = int(env["MYSQL_URL"].rsplit(":", 1)[1].split("/")[0])
             stack.prepare_database(port, args.cars)
             return 0
-        env_ = stack.up(root, cars=args.cars, with_services=not args.no_services)
+        env_ = stack.up(root, cars=args.cars, with_services=not args.no_services,
+                        topology=args.valkey)
         _print_where(root, env_)
         if args.command == "run":
             # SIGTERM (e.g. from a supervisor) stops the stack the same way Ctrl-C does.

@@ -29,7 +29,7 @@ import pymysql
 import valkey
 from carpages_shared.progress import Progress
 
-from carpages_local import servers, supervisor
+from carpages_local import servers, supervisor, valkey_cluster
 from carpages_local.migrator import migrate
 
 SUPERVISOR = "supervisor"
@@ -37,6 +37,8 @@ SUPERVISOR_STOP_S = 3 * supervisor.STOP_TIMEOUT_S + 15
 """How long `down` lets the supervisor stop its children (each may take STOP_TIMEOUT_S)."""
 SERVICES_UP_S = 180.0
 """How long `up` waits for every supervised service to answer its probe."""
+VALKEY_MODES = ("standalone", "cluster")
+"""`up --valkey` (default: $STACK_VALKEY, else standalone): one Valkey, or a 3-node cluster."""
 
 
 @dataclass
@@ -52,15 +54,30 @@ class StackEnv:
     publisher_metrics_port: int = 0
     """The CDC publisher's /metrics (0 = none), as CDC_METRICS_PORT serves it in a pod."""
     applier_metrics_port: int = 0
+    valkey_cluster_ports: tuple[int, ...] = ()
+    """Every node of a Valkey Cluster (valkey_port is one of them, the seed); empty: standalone."""
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.valkey_cluster_ports)
 
     def variables(self) -> dict[str, str]:
         app = f"{servers.APP_USER}:{servers.APP_PASSWORD}"
         cdc = f"{servers.CDC_USER}:{servers.CDC_PASSWORD}"
+        valkey_url = f"valkey://127.0.0.1:{self.valkey_port}/0"
+        # A cluster has database 0 only; the API and the worker each have their own switch, and
+        # VALKEY_CLUSTER_NODES lets tools (the chaos harness) find every node without asking one.
+        cluster = {
+            "API_VALKEY_URL": valkey_url, "API_VALKEY_CLUSTER": "true",
+            "CDC_VALKEY_URL": valkey_url, "CDC_VALKEY_CLUSTER": "true",
+            "VALKEY_CLUSTER_NODES": ",".join(f"127.0.0.1:{p}" for p in self.valkey_cluster_ports),
+        } if self.cluster else {}
         return {
             "MYSQL_URL": f"mysql://{app}@127.0.0.1:{self.mysql_port}/{self.database}",
             "MYSQL_CDC_URL": f"mysql://{cdc}@127.0.0.1:{self.mysql_port}/{self.database}",
             "MYSQL_ROOT_URL": f"mysql://root:root-local@127.0.0.1:{self.mysql_port}/{self.database}",
-            "VALKEY_URL": f"valkey://127.0.0.1:{self.valkey_port}/0",
+            "VALKEY_URL": valkey_url,
+            **cluster,
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.kafka_port}",
             "API_URL": f"http://127.0.0.1:{self.api_port}",
             "API_JWT_SECRET": self.jwt_secret,
@@ -143,8 +160,19 @@ def trainer_command() -> list[str]:
     return [sys.executable, "-m", "carpages_reco", "train", "--if-missing"]
 
 
-def up(root: Path, cars: int = 10000, with_services: bool = True, log: Any = print) -> StackEnv:
-    """Start the stack under `root` (idempotent: an already running stack is left as is)."""
+def valkey_mode(mode: str | None = None) -> str:
+    """The Valkey topology `up` starts: `mode`, else $STACK_VALKEY, else standalone."""
+    chosen = mode or os.environ.get("STACK_VALKEY") or "standalone"
+    if chosen not in VALKEY_MODES:
+        raise servers.StackError(f"STACK_VALKEY={chosen!r}: expected one of {VALKEY_MODES}")
+    return chosen
+
+
+def up(root: Path, cars: int = 10000, with_services: bool = True, log: Any = print,
+       topology: str | None = None) -> StackEnv:
+    """Start the stack under `root` (idempotent: an already running stack is left as is).
+    `topology`: Valkey "standalone" or "cluster" (default: valkey_mode())."""
+    mode = valkey_mode(topology)
     root.mkdir(parents=True, exist_ok=True)
     pids = root / "pids.json"
     if Running.load(pids).processes:
@@ -154,19 +182,30 @@ def up(root: Path, cars: int = 10000, with_services: bool = True, log: Any = pri
         mysql = servers.start_mariadb(root / "mariadb")
         running.processes.append(mysql)
         running.save(pids)
-        valkey = servers.start_valkey(root / "valkey")
-        running.processes.append(valkey)
-        running.save(pids)
+        nodes: list[servers.Server] = []
+        if mode == "cluster":
+            def record(node: servers.Server) -> None:
+                nodes.append(node)
+                running.processes.append(node)
+                running.save(pids)
+            valkey_cluster.start(root, on_start=record)
+            valkey_port = nodes[0].port
+        else:
+            valkey_server = servers.start_valkey(root / "valkey")
+            running.processes.append(valkey_server)
+            running.save(pids)
+            valkey_port = valkey_server.port
         kafka = servers.start_tansu(root / "tansu")
         running.processes.append(kafka)
         running.save(pids)
         secret_file = root / "jwt_secret"
         if not secret_file.exists():
             secret_file.write_text(secrets.token_urlsafe(32))
-        env = StackEnv(mysql.port, valkey.port, kafka.port, servers.free_port(),
+        env = StackEnv(mysql.port, valkey_port, kafka.port, servers.free_port(),
                        secret_file.read_text().strip(),
                        publisher_metrics_port=servers.free_port(),
-                       applier_metrics_port=servers.free_port())
+                       applier_metrics_port=servers.free_port(),
+                       valkey_cluster_ports=tuple(n.port for n in nodes))
         write_env(root / "env", env)
         prepare_database(mysql.port, cars, log)
         if with_services:
@@ -216,6 +255,9 @@ def load_env(root: Path) -> StackEnv:
         database=mysql.path.lstrip("/"),
         publisher_metrics_port=_port_of(variables.get("PUBLISHER_METRICS_URL")),
         applier_metrics_port=_port_of(variables.get("APPLIER_METRICS_URL")),
+        valkey_cluster_ports=tuple(
+            int(node.rsplit(":", 1)[1])
+            for node in variables.get("VALKEY_CLUSTER_NODES", "").split(",") if node),
     )
 
 
@@ -232,13 +274,21 @@ def forget_heartbeat(env: Mapping[str, str], role: str) -> None:
     instance = env.get("CDC_INSTANCE") or socket.gethostname()
     directory = env.get("CDC_HEARTBEAT_DIR") or tempfile.gettempdir()
     liveness.heartbeat_file(directory, role, instance).unlink(missing_ok=True)
-    url = env.get("CDC_VALKEY_URL") or env.get("VALKEY_URL")
-    if url:
-        client = valkey.Valkey.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    if env.get("CDC_VALKEY_URL") or env.get("VALKEY_URL"):
+        client = valkey_client(env, socket_timeout=1, socket_connect_timeout=1)
         try:
             client.delete(liveness.heartbeat_key(role, instance))
         finally:
             client.close()
+
+
+def valkey_client(env: Mapping[str, str], **options: Any) -> Any:
+    """A blocking client of the stack's Valkey as the worker sees it (CDC_VALKEY_URL, else
+    VALKEY_URL): a cluster client when CDC_VALKEY_CLUSTER says the URL is a cluster node."""
+    url = env.get("CDC_VALKEY_URL") or env["VALKEY_URL"]
+    if env.get("CDC_VALKEY_CLUSTER", "").lower() in ("1", "true", "yes", "on"):
+        return valkey_cluster.client(url, **options)
+    return valkey.Valkey.from_url(url, **options)
 
 
 def supervised_services(env: StackEnv, child_env: Mapping[str, str]) -> list[supervisor.Service]:
