@@ -21,15 +21,7 @@ from tests.chaos.harness import Options, run
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-# The cluster variant still fails here on the worker (seed 20261206: five cars quarantined on
-# valkey-py's ClusterDownError during other-node-freeze, which carpages_cdc.transient does not
-# count as transient, and only repaired by the next 30 s quarantine pass). Drop the mark with the
-# fix.
-CLUSTER_XFAIL = pytest.mark.xfail(reason="worker: ClusterDownError not transient", strict=False)
-
-
-@pytest.mark.parametrize("cluster", [False, pytest.param(True, marks=CLUSTER_XFAIL)],
-                         ids=["standalone", "cluster"])
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
 def test_chaos_cache_converges_under_every_fault(tmp_path: Path, cluster: bool) -> None:
     opts = Options(seed=20261206, cars=1000, rounds=1, faults=CLUSTER_KINDS if cluster else KINDS,
                    write_s=4.0, root=tmp_path / "chaos-stack", cluster=cluster,
