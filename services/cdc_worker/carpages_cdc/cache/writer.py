@@ -59,10 +59,7 @@ def replace_set(pipe: Pipeline, key: str, members: Iterable[int | str],
     """
     values = list(members)
     if not values:
-        if gone is None:
-            pipe.delete(key)
-        else:
-            gone.append(key)
+        _drop(pipe, key, gone)
         return
     scratch = keys.staging(key, _staging_token())
     pipe.sadd(scratch, *values)
@@ -73,14 +70,19 @@ def replace_hash(pipe: Pipeline, key: str, mapping: dict[str, Any],
                  gone: list[str] | None = None) -> None:
     """Make the hash `key` hold exactly `mapping` (staged and RENAMEd, as replace_set)."""
     if not mapping:
-        if gone is None:
-            pipe.delete(key)
-        else:
-            gone.append(key)
+        _drop(pipe, key, gone)
         return
     scratch = keys.staging(key, _staging_token())
     pipe.hset(scratch, mapping=mapping)
     _rename(pipe, scratch, key)
+
+
+def _drop(pipe: Pipeline, key: str, gone: list[str] | None) -> None:
+    """Delete `key` now, or add it to `gone` for the caller's single DEL."""
+    if gone is None:
+        pipe.delete(key)
+    else:
+        gone.append(key)
 
 
 @dataclasses.dataclass
