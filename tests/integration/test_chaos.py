@@ -1,6 +1,5 @@
 """THE CHAOS TEST (short version of `make chaos`): ~1,000 cars, one round per fault kind plus
-`all`, on its own stack in a temporary directory, stopped at the end whatever happens; then the
-same on a 3-node Valkey Cluster with the cluster variant's faults (`make chaos-cluster`).
+`all`, on its own stack in a temporary directory, stopped at the end whatever happens.
 
 Asserts what RELIABILITY.md's pass criteria say: after every fault, 0 divergent cars, 0 listing
 count mismatches and 0 lost updates at the deadline, and every single fault converged. Slow
@@ -21,7 +20,10 @@ from tests.chaos.harness import Options, run
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+# The cluster variant (`make chaos-cluster`, part of `make chaos`) is not repeated here: it
+# adds ~2.5 min to `make test`, and the CDC pipeline, fencing and reconcile modules already run
+# their cases on a cluster.
+@pytest.mark.parametrize("cluster", [False], ids=["standalone"])
 def test_chaos_cache_converges_under_every_fault(tmp_path: Path, cluster: bool) -> None:
     opts = Options(seed=20261206, cars=1000, rounds=1, faults=CLUSTER_KINDS if cluster else KINDS,
                    write_s=4.0, root=tmp_path / "chaos-stack", cluster=cluster,
