@@ -31,6 +31,7 @@ from bench import (
     raw_floor,
     report,
     scale,
+    scale_cdc,
     scale_http,
     scenarios,
     server_choice,
@@ -40,10 +41,11 @@ from bench import (
     wrk,
 )
 from bench import charts as charts_module
+from bench import phases as phases_module
 
 ROOT = Path(".stack-bench")
-REPEATS = 10
-"""Full runs: the bulk change again, every live car's row changed this many times (100k rows)."""
+FRESHNESS_RATES = ((200, 200, 1000), (2000, 2000, 4000))
+"""(rows/s offered, samples in QUICK runs, samples in full runs) of the single-row freshness."""
 
 
 def _catalogue_facts(mysql: dict[str, Any]) -> dict[str, Any]:
@@ -153,9 +155,10 @@ def _valkey_cluster(variables: dict[str, str], plan: list[scenarios.Scenario],
 
 
 def _at_100k(variables: dict[str, str], facts: dict[str, Any],
-             seconds: float) -> scale.Serve:
+             seconds: float, quick: bool) -> scale.Serve:
     """What bench.scale runs while the 100k build is up: the main scenarios on an API serving
-    it, beside the same scenarios on the stack's API (10k), back to back per scenario."""
+    it, beside the same scenarios on the stack's API (10k), back to back per scenario; then a
+    CDC pipeline over the 100k build: freshness and the bulk change (bench.scale_cdc)."""
     def serve(valkey_url: str, mysql_url: str) -> dict[str, Any]:
         started = time.monotonic()
         big = _catalogue_facts(mysql_params(mysql_url))
@@ -168,10 +171,19 @@ def _at_100k(variables: dict[str, str], facts: dict[str, Any],
             return _api("uvicorn", {**variables, "API_VALKEY_URL": valkey_url,
                                     "API_MYSQL_URL": mysql_url}, "api-100k")
 
+        def cdc(api_url: str) -> dict[str, Any]:
+            try:
+                return scale_cdc.measure(ROOT.resolve(), variables, api_url, mysql_url,
+                                         valkey_url, big["ids"], quick)
+            except Exception as exc:
+                # The HTTP figures are in by now: a failure here must not lose them.
+                print(f"  100k CDC part failed: {exc!r}", flush=True)
+                return {"error": repr(exc)}
+
         got = scale_http.measure(scenarios.plan(facts, secret, window=1000),
                                  scenarios.plan(big, secret, window=1000),
                                  variables["API_URL"], api, valkey_url, variables["VALKEY_URL"],
-                                 seconds)
+                                 seconds, while_up=cdc)
         # Start to stop (facts, model copy, the API process, the runs): what serving 100k adds.
         got["elapsed_s"] = round(time.monotonic() - started, 1)
         got["city_cars"] = {scale_http.SMALL: facts["city_cars"],
@@ -221,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --quick: build and serve the 100k catalogue anyway (to try "
                              "that part out; a normal QUICK run skips it)")
     args = parser.parse_args(argv)
-    seconds = 2.0 if args.quick else 8.0
+    # 6 s runs: the full run's ~80 wrk runs then fit its 15 minutes with the 100k parts.
+    seconds = 2.0 if args.quick else 6.0
     started = time.monotonic()
     wrk.ensure_wrk()
     os.environ["API_BENCH_BASELINE"] = "true"
@@ -229,13 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["API_SERVER"] = "uvicorn"
     # Training competes for the CPU with the measurements: the bench trains up front instead.
     os.environ["CARPAGES_TRAIN_ON_UP"] = "0"
+    phases = phases_module.Phases()
     stack.down(ROOT)
-    env = stack.up(ROOT.resolve(), cars=args.cars, log=lambda m: print(f"  {m}", flush=True))
+    with phases.timed("stack up"):
+        env = stack.up(ROOT.resolve(), cars=args.cars, log=lambda m: print(f"  {m}", flush=True))
     results: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
         "quick": args.quick, "cars": args.cars, "seconds_per_run": seconds,
+        "phases": phases.seconds,
     }
     try:
         variables = env.variables()
@@ -244,46 +260,46 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick:
             # The listing's reco order then comes from the LightFM model (the API hot-swaps it).
             trained = time.monotonic()
+            phases.seconds["train"] = 0.0
             # No refit on all interactions after the evaluation: half the training time, and
             # the served model has the same shape, so the serving cost measured is the same.
             subprocess.run([sys.executable, "-m", "carpages_reco", "train"], check=True,
                            env={**os.environ, **variables, "RECO_REFIT_ON_ALL": "false"},
                            stdin=subprocess.DEVNULL, capture_output=True)
-            results["train_s"] = round(time.monotonic() - trained, 1)
+            results["train_s"] = phases.seconds["train"] = round(time.monotonic() - trained, 1)
             print(f"  trained and published the reco model in {results['train_s']} s",
                   flush=True)
             time.sleep(2)  # > the ranker's pub/sub wake-up and item sync
         results["ranker"] = ("lightfm (trained without the refit)" if not args.quick
                              else "popularity (QUICK: no training)")
-        _http(variables, facts, seconds, results)
-        print("SSR TTFB (Next.js storefront):", flush=True)
-        results["storefront"] = storefront.measure(variables["API_URL"], facts, seconds,
-                                                   ROOT.resolve() / "logs")
-        print("freshness:", flush=True)
-        single = asyncio.run(freshness.single_rows(
-            variables["API_URL"], mysql, facts["ids"], rate=200,
-            samples=200 if args.quick else 1000, valkey_url=variables["VALKEY_URL"]))
-        results["freshness"] = asdict(single)
-        visible, timeline, throughput = _bulk_change(env, mysql, len(facts["ids"]))
-        results["bulk_visible_s"] = visible
-        results["bulk_timeline"] = timeline
-        results["cdc_throughput"] = {"1x": throughput}
-        print(f"  single rows p50 {single.p50_ms:.1f} ms p99 {single.p99_ms:.1f} ms; "
-              f"{args.cars} prices in one transaction visible in "
-              f"{results['bulk_visible_s']:.2f} s", flush=True)
-        print(_throughput_line(f"{args.cars} rows", throughput), flush=True)
-        if not args.quick:
-            # A 100k-car catalogue would have to reach the cache through the pipeline first
-            # (bench/scale.py's lives in a database the CDC does not capture): instead, the
-            # same catalogue's every row changed REPEATS times in one transaction.
-            visible, _, throughput = _bulk_change(env, mysql, len(facts["ids"]),
-                                                  statements=REPEATS)
-            throughput["visible_s"] = round(visible, 2)
-            results["cdc_throughput"][f"{REPEATS}x"] = throughput
-            print(_throughput_line(f"{REPEATS} x {args.cars} rows", throughput), flush=True)
-        print("rebuild, memory, ranking:", flush=True)
-        results["scale"] = scale.measure(ROOT.resolve(), env, big=not args.quick or args.with_100k,
-                                         serve_big=_at_100k(variables, facts, seconds))
+        with phases.timed("HTTP, server choice, cluster"):
+            _http(variables, facts, seconds, results)
+        with phases.timed("storefront"):
+            print("SSR TTFB (Next.js storefront):", flush=True)
+            results["storefront"] = storefront.measure(variables["API_URL"], facts, seconds,
+                                                       ROOT.resolve() / "logs")
+        with phases.timed("freshness and bulk change"):
+            print("freshness:", flush=True)
+            for rate, quick_samples, samples in FRESHNESS_RATES:
+                single = asyncio.run(freshness.single_rows(
+                    variables["API_URL"], mysql, facts["ids"], rate=rate,
+                    samples=quick_samples if args.quick else samples,
+                    valkey_url=variables["VALKEY_URL"]))
+                results["freshness" if rate == 200 else f"freshness_{rate}"] = asdict(single)
+                print(f"  single rows at {single.rate_per_s:.0f}/s: p50 {single.p50_ms:.1f} ms "
+                      f"p99 {single.p99_ms:.1f} ms, {single.missed} missed", flush=True)
+            visible, timeline, throughput = _bulk_change(env, mysql, len(facts["ids"]))
+            results["bulk_visible_s"] = visible
+            results["bulk_timeline"] = timeline
+            results["cdc_throughput"] = {"1x": throughput}
+            print(f"  {args.cars} prices in one transaction visible in "
+                  f"{results['bulk_visible_s']:.2f} s", flush=True)
+            print(_throughput_line(f"{args.cars} rows", throughput), flush=True)
+        with phases.timed("rebuild, memory, ranking, 100k"):
+            print("rebuild, memory, ranking:", flush=True)
+            results["scale"] = scale.measure(
+                ROOT.resolve(), env, big=not args.quick or args.with_100k,
+                serve_big=_at_100k(variables, facts, seconds, args.quick))
     finally:
         stack.down(ROOT)
     results["elapsed_s"] = round(time.monotonic() - started, 1)

@@ -60,9 +60,12 @@ def render(results: Mapping[str, Any], stem: Path) -> list[Path]:
     fresh = results.get("freshness") or {}
     if fresh.get("latencies_ms") or results.get("bulk_timeline"):
         written.append(_freshness(results, stem.with_name(f"{stem.name}-freshness.png")))
-    if results.get("cdc_throughput"):
-        written.append(_throughput(results["cdc_throughput"],
-                                   stem.with_name(f"{stem.name}-cdc.png")))
+    throughput = dict(results.get("cdc_throughput") or {})
+    cdc_100k = ((results.get("scale") or {}).get("http_100k") or {}).get("cdc") or {}
+    if cdc_100k.get("throughput"):
+        throughput["100k cars"] = cdc_100k["throughput"]
+    if throughput:
+        written.append(_throughput(throughput, stem.with_name(f"{stem.name}-cdc.png")))
     return written
 
 
@@ -115,30 +118,46 @@ def _side_by_side(runs: Mapping[str, ratios.Figures], title: str, path: Path) ->
     return path
 
 
+def _freshness_runs(results: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, figures) of every single-row freshness run: 10k and 100k cars, each rate."""
+    cdc = ((results.get("scale") or {}).get("http_100k") or {}).get("cdc") or {}
+    runs = [("10k", results.get("freshness")), ("10k", results.get("freshness_2000")),
+            ("100k", cdc.get("freshness_200")), ("100k", cdc.get("freshness_2000"))]
+    return [(f"{cars} cars, {got['rate_per_s']:.0f}/s", got) for cars, got in runs if got]
+
+
 def _freshness(results: Mapping[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fresh = results.get("freshness") or {}
-    timeline = results.get("bulk_timeline") or []
+    cdc = ((results.get("scale") or {}).get("http_100k") or {}).get("cdc") or {}
+    timelines = [(f"{results.get('cars', '?')} cars", results.get("bulk_timeline") or []),
+                 ("100000 cars", cdc.get("bulk_timeline") or [])]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    for key, label in (("latencies_ms", "commit → API"), ("valkey_latencies_ms",
-                                                          "commit → Valkey")):
-        if fresh.get(key):
-            xs, ys = cdf(fresh[key])
-            axes[0].step(xs, ys, where="post", label=label)
-    axes[0].axvline(250, color="tab:red", linestyle="--", linewidth=1, label="goal p99 250 ms")
+    for label, fresh in _freshness_runs(results):
+        for key, what in (("latencies_ms", "→ API"), ("valkey_latencies_ms", "→ Valkey")):
+            if fresh.get(key):
+                xs, ys = cdf(fresh[key])
+                axes[0].step(xs, ys, where="post", label=f"{label} {what}",
+                             linestyle="-" if what == "→ API" else ":")
+    for goal, rate in ((50, "200/s"), (150, "2,000/s")):
+        axes[0].axvline(goal, color="tab:red", linestyle="--", linewidth=1,
+                        label=f"goal p99 {goal} ms at {rate}")
     axes[0].set_xlabel("ms after the commit")
     axes[0].set_ylabel("share of single-row updates visible")
-    axes[0].set_title(f"single-row freshness ({fresh.get('rate_per_s', 0):.0f}/s)")
-    axes[0].legend()
+    axes[0].set_title("single-row freshness (commit → visible)")
+    axes[0].legend(fontsize=7)
     axes[0].grid(alpha=0.3)
-    if timeline:
-        axes[1].plot([0.0] + [t for t, _ in timeline], [0] + [n for _, n in timeline])
-        axes[1].axvline(5, color="tab:red", linestyle="--", linewidth=1, label="goal 5 s")
+    for (label, timeline), goal in zip(timelines, (1.5, 15), strict=True):
+        if timeline:
+            line, = axes[1].plot([0.0] + [t for t, _ in timeline],
+                                 [0] + [n for _, n in timeline], label=label)
+            axes[1].axvline(goal, color=line.get_color(), linestyle="--", linewidth=1,
+                            label=f"goal {goal} s ({label})")
+    if any(t for _, t in timelines):
         axes[1].legend()
     axes[1].set_xlabel("s after the commit")
     axes[1].set_ylabel("pages showing the new price")
-    axes[1].set_title(f"{results.get('cars', '?')} prices in one transaction")
+    axes[1].set_title("every live car's price in one transaction")
     axes[1].grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -8,17 +8,20 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import ratios, scale_http, storefront, valkey_cluster
+from bench import goals, ratios, scale_http, storefront, valkey_cluster
 
 RESULTS = Path("bench/results")
 BENCHMARKS = Path("BENCHMARKS.md")
 
-# (label, numerator scenario, denominator scenario, metric, goal, higher_is_better)
+# (label, numerator scenario, denominator scenario, metric, goal, higher_is_better). The first
+# benchmark's goals (against the FastAPI floor and db-direct) are all met and are no longer
+# goals; bench.goals holds the current ones.
 RATIOS = [
-    ("dedicated / floor, req/s", "dedicated anon", "floor", "rps", 0.6, True),
-    ("listing broad reco / floor, req/s", "listing broad reco", "floor", "rps", 0.4, True),
-    ("dedicated / db-direct, req/s", "dedicated anon", "db-direct dedicated", "rps", 3.0, True),
-    ("listing / db-direct, req/s", "listing broad reco", "db-direct listing", "rps", 10.0, True),
+    ("dedicated / floor, req/s", "dedicated anon", "floor", "rps", None, True),
+    ("listing broad reco / floor, req/s", "listing broad reco", "floor", "rps", None, True),
+    ("dedicated / db-direct, req/s", "dedicated anon", "db-direct dedicated", "rps", None, True),
+    ("listing / db-direct, req/s", "listing broad reco", "db-direct listing", "rps", None,
+     True),
     ("dedicated / floor, p99 at 1 conn", "dedicated anon c1", "floor c1", "p99_ms", None, False),
     ("listing / floor, p99 at 1 conn", "listing broad reco c1", "floor c1", "p99_ms", None, False),
     ("dedicated / db-direct, p99 at 1 conn", "dedicated anon c1", "db-direct dedicated c1",
@@ -94,54 +97,101 @@ def table(r: dict[str, Any], charts: list[Path] | None = None) -> str:
         lines.append(f"| {name} | {x['connections']} | {x['rps']:.0f} | {x['p50_ms']:.2f} | "
                      f"{x['p99_ms']:.2f} | {x['errors']} | {_times(against[name]['raw floor'])} "
                      f"| {_times(against[name]['floor'])} |")
-    lines += ["", "| ratio | value | goal |", "|---|---:|---|"]
-    for label, num, den, metric, goal, higher in RATIOS:
+    lines += goals.table(r)
+    lines += ["", "| ratio | value |", "|---|---:|"]
+    for label, num, den, metric, _, _ in RATIOS:
         if num in http and den in http and http[den][metric]:
             value = http[num][metric] / http[den][metric]
-            lines.append(f"| {label} | {value:.2f}× | {_verdict(value, goal, higher)} |")
-    fresh = r.get("freshness")
-    if fresh:
-        lines += ["", "| CDC freshness | value | goal |", "|---|---:|---|",
-                  f"| single-row commit → API, p50 | {fresh['p50_ms']:.1f} ms | |",
-                  f"| single-row commit → API, p99 ({fresh['rate_per_s']:.0f}/s, "
-                  f"{fresh['samples']} rows, {fresh['missed']} missed) | {fresh['p99_ms']:.1f} ms"
-                  f" | {_verdict(fresh['p99_ms'], 250, False)} |",
-                  f"| {r['cars']} prices in one transaction, all visible | "
-                  f"{r['bulk_visible_s']:.2f} s | {_verdict(r['bulk_visible_s'], 5, False)} |"]
+            lines.append(f"| {label} | {value:.2f}× |")
+    lines += freshness_table(r, f"{r['cars']} cars")
     lines += throughput_table(r.get("cdc_throughput") or {}, r["cars"])
     scale = r.get("scale", {})
     if scale:
-        lines += ["", "| build and memory | cars | rebuild s | SQL statements | bytes/car | goal |",
-                  "|---|---:|---:|---:|---:|---|"]
+        lines += ["", "| build and memory | cars | rebuild s | SQL statements | bytes/car |",
+                  "|---|---:|---:|---:|---:|"]
         for size in ("10k", "100k"):
             if size in scale:
                 s = scale[size]
-                verdict = _verdict(s["rebuild_s"], 5, False) if size == "10k" else ""
                 lines.append(f"| full rebuild {size} | {s['cars']} | {s['rebuild_s']:.2f} | "
-                             f"{s['sql_statements']} | {s['bytes_per_car']} | {verdict} |")
+                             f"{s['sql_statements']} | {s['bytes_per_car']} |")
         for size in ("rank_10k", "rank_100k"):
             if size in scale:
                 s = scale[size]
-                verdict = _verdict(s["p99_ms"], 1.0, False) if size == "rank_10k" else ""
                 lines.append(f"| reco rank {s['candidates']} candidates, p50/p99 ms | "
-                             f"{s['candidates']} | {s['p50_ms']:.3f} / {s['p99_ms']:.3f} | | | "
-                             f"{verdict} |")
+                             f"{s['candidates']} | {s['p50_ms']:.3f} / {s['p99_ms']:.3f} | | |")
+        if scale.get("10k", {}).get("memory"):
+            lines += memory_table(scale["10k"]["memory"], scale["10k"]["cars"])
     if r.get("servers"):
         lines += server_table(r["servers"])
     if r.get("valkey_cluster"):
         lines += cluster_table(r["valkey_cluster"])
     if scale.get("http_100k"):
         lines += scale_http_table(scale["http_100k"], scale.get("100k", {}))
+        cdc = scale["http_100k"].get("cdc")
+        if cdc:
+            lines += scale_cdc_table(cdc)
     if r.get("storefront"):
         lines += storefront.table(r["storefront"])
     if charts:
         lines += ["", "Charts: " + " ".join(f"[{c.name}]({c.as_posix()})" for c in charts)]
-    lines.append(f"\nTotal bench time {r.get('elapsed_s', 0)} s.")
+    spent = "; ".join(f"{name} {sec} s" for name, sec in (r.get("phases") or {}).items())
+    lines.append(f"\nTotal bench time {r.get('elapsed_s', 0)} s{f' ({spent})' if spent else ''}.")
     return "\n".join(lines)
 
 
-PUBLISHER_GOAL = 15_000
-"""Publisher rows/s sustained during a bulk change (issue #14)."""
+PUBLISHER_GOAL = goals.PUBLISHER_ROWS_PER_S
+
+
+def freshness_table(r: dict[str, Any], cars: str) -> list[str]:
+    """Markdown lines: single-row commit → API latency at each offered rate, and the bulk
+    change (`r` holds `freshness` or `freshness_200`, `freshness_2000`, `bulk_visible_s`)."""
+    lines = ["", f"| CDC freshness, {cars} | value |", "|---|---:|"]
+    for name in ("freshness", "freshness_200", "freshness_2000"):
+        fresh = r.get(name)
+        if not fresh:
+            continue
+        lines += [f"| single-row commit → API at {fresh['rate_per_s']:.0f} rows/s, p50 / p99 / "
+                  f"max ({fresh['samples']} rows, {fresh['missed']} missed) | "
+                  f"{fresh['p50_ms']:.1f} / {fresh['p99_ms']:.1f} / {fresh['max_ms']:.1f} ms |",
+                  f"| … commit → page in Valkey, p50 / p99 | {fresh['valkey_p50_ms']:.1f} / "
+                  f"{fresh['valkey_p99_ms']:.1f} ms |"]
+    if r.get("bulk_visible_s") is not None:
+        lines.append(f"| every live car's price in one transaction, all visible | "
+                     f"{r['bulk_visible_s']:.2f} s |")
+    return lines
+
+
+MEMORY_ROWS = 8
+"""Key families shown in the memory table, by memory held."""
+
+
+def memory_table(memory: dict[str, Any], cars: int) -> list[str]:
+    """Markdown lines: the 10k build's bytes against the bytes of what it caches, the families
+    holding the most memory first (bench.valkey_memory)."""
+    lines = ["", f"Valkey memory of the {cars}-car build: used_memory grew by "
+             f"{memory['used_bytes']:,} B; the cached values are {memory['value_bytes']:,} B "
+             f"({memory['value_bytes_per_car']:,} B per car) and their key names "
+             f"{memory['name_bytes']:,} B: {memory['used_over_values']}× the values, "
+             f"{memory['used_over_values_and_names']}× values and names.", "",
+             "| key family | keys | elements | value B | key-name B | MEMORY USAGE B "
+             "| ÷ value B |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, f in list(memory["families"].items())[:MEMORY_ROWS]:
+        lines.append(f"| `{name}` | {f['keys']:,} | {f['elements']:,} | {f['value_bytes']:,} | "
+                     f"{f['name_bytes']:,} | {f['memory_usage']:,} | {f['overhead']}× |")
+    return lines
+
+
+def scale_cdc_table(cdc: dict[str, Any]) -> list[str]:
+    """Markdown lines: freshness and the bulk change through the 100k pipeline."""
+    if "error" in cdc:
+        return ["", f"100k CDC part failed: {cdc['error']}"]
+    lines = ["", "### CDC at 100k live cars", "",
+             "A second publisher and applier (the product's own, their own name and topics) over "
+             "the 100k build, with the 100k API serving it; first change visible "
+             f"{cdc['ready_s']} s after they started; {cdc['elapsed_s']} s in all."]
+    lines += freshness_table(cdc, "100k cars")
+    lines += throughput_table({"100k": cdc.get("throughput") or {}}, 100_000)
+    return lines
 
 
 def _rows_per_s(x: dict[str, Any] | None) -> str:
@@ -161,7 +211,7 @@ def throughput_table(runs: dict[str, Any], cars: int) -> list[str]:
              "| goal |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     for name, got in runs.items():
         pub, app = got.get("published"), got.get("applied")
-        label = (f"{cars} prices, one UPDATE" if name == "1x"
+        label = (f"{cars} prices, one UPDATE" if not name.rstrip("x").isdigit() or name == "1x"
                  else f"{name.rstrip('x')} UPDATEs of {cars} prices, one transaction")
         goal = _verdict(pub["rows_per_s"], PUBLISHER_GOAL, True) if pub else ""
         lines.append(f"| {label} | {pub['rows'] if pub else ''} | {_rows_per_s(pub)} | "

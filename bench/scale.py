@@ -17,7 +17,7 @@ from carpages_local.migrator import migrate
 from carpages_local.seeder import seed
 from carpages_shared.dsn import mysql_params
 
-from bench import ranking
+from bench import ranking, valkey_memory
 
 
 def _used_memory(client: valkey.Valkey) -> int:
@@ -25,10 +25,11 @@ def _used_memory(client: valkey.Valkey) -> int:
 
 
 @contextmanager
-def _fresh_build(root: Path, mysql: dict[str, Any], name: str) -> Iterator[
+def _fresh_build(root: Path, mysql: dict[str, Any], name: str, memory: bool = False) -> Iterator[
         tuple[str, dict[str, Any]]]:
     """Full rebuild into an empty private Valkey; yield (its URL, seconds, statements, bytes
-    per live car) while it still runs. The server stops when the block ends."""
+    per live car, and with `memory` where those bytes go: bench.valkey_memory) while it still
+    runs. The server stops when the block ends."""
     server = servers.start_valkey(root / f"valkey-{name}")
     try:
         url = f"valkey://127.0.0.1:{server.port}/0"
@@ -38,11 +39,15 @@ def _fresh_build(root: Path, mysql: dict[str, Any], name: str) -> Iterator[
         stats = builder.full_rebuild()
         # Let the rebuild's expiries of nothing settle; measure what stays resident.
         after = _used_memory(client)
+        figures: dict[str, Any] = {
+            "cars": stats.cars_written, "buyers": stats.buyers_written,
+            "rebuild_s": round(stats.seconds, 3), "sql_statements": stats.statements,
+            "valkey_bytes": after - before,
+            "bytes_per_car": round((after - before) / max(1, stats.cars_written))}
+        if memory:
+            figures["memory"] = valkey_memory.measure(client, after - before, stats.cars_written)
         client.close()
-        yield url, {"cars": stats.cars_written, "buyers": stats.buyers_written,
-                    "rebuild_s": round(stats.seconds, 3), "sql_statements": stats.statements,
-                    "valkey_bytes": after - before,
-                    "bytes_per_car": round((after - before) / max(1, stats.cars_written))}
+        yield url, figures
     finally:
         server.stop()
 
@@ -79,7 +84,7 @@ def measure(root: Path, env: stack.StackEnv, big: bool,
     `serve_big`'s figures as "http_100k" (measured before the 100k Valkey stops)."""
     out: dict[str, Any] = {}
     mysql = mysql_params(env.variables()["MYSQL_URL"])
-    with _fresh_build(root, mysql, "10k") as (_, figures):
+    with _fresh_build(root, mysql, "10k", memory=True) as (_, figures):
         out["10k"] = figures
     print(f"  10k: rebuild {out['10k']['rebuild_s']} s, {out['10k']['bytes_per_car']} B/car",
           flush=True)

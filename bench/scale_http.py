@@ -24,9 +24,14 @@ import valkey
 
 from bench import scenarios, server_choice, valkey_cluster
 
-SCENARIOS = ("dedicated anon", "listing broad reco", "listing narrow")
-"""The dedicated page, the reco-ordered listing and a filtered one (city, make, fuel, price and
-owner: an intersection of five index sets), from the bench's HTTP plan."""
+SCENARIOS = ("dedicated anon", "dedicated buyer", "listing broad reco", "listing broad reco buyer",
+             "listing narrow", "listing price order", "listing deep page", "listing slug",
+             "listing facets")
+"""Every scenario of the bench's HTTP plan that serves from the cache at 32 connections (not
+the floors, the one-connection repeats or the db-direct twins): the dedicated page anonymous
+and signed in, the reco-ordered listing for both, a filtered one (city, make, fuel, price and
+owner: an intersection of five index sets), the price order, the deep page, a slug URL and a
+listing with facets."""
 
 SMALL, BIG = "10k", "100k"
 """The sides: the stack's API on its 10k catalogue, the second API on the 100k build."""
@@ -65,11 +70,23 @@ def top_commands(stats: Mapping[str, Mapping[str, Any]],
     return dict(sorted(got.items(), key=lambda kv: -kv[1]["usec"])[:limit])
 
 
+def _commands(client: valkey.Valkey) -> dict[str, dict[str, float]]:
+    """The side's busiest commands; none when its Valkey does not answer (a server still
+    working off what the runs queued must not cost the run its other figures)."""
+    try:
+        return top_commands(client.info("commandstats"))
+    except valkey.ValkeyError as exc:
+        print(f"  commandstats unavailable: {exc!r}", flush=True)
+        return {}
+
+
 def measure(small: Sequence[scenarios.Scenario], big: Sequence[scenarios.Scenario],
             small_api: str, big_api: Callable[[], AbstractContextManager[str]],
-            valkey_url: str, source_valkey_url: str, seconds: float) -> dict[str, Any]:
+            valkey_url: str, source_valkey_url: str, seconds: float,
+            while_up: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Copy the reco model of `source_valkey_url` to the built Valkey at `valkey_url`, start
-    `big_api` on it, and run `small` against `small_api` and `big` against it, back to back."""
+    `big_api` on it, and run `small` against `small_api` and `big` against it, back to back;
+    then `while_up(the big API's URL)`, whose figures are kept as "cdc"."""
     clients = {SMALL: valkey.Valkey.from_url(source_valkey_url),
                BIG: valkey.Valkey.from_url(valkey_url)}
     try:
@@ -81,11 +98,11 @@ def measure(small: Sequence[scenarios.Scenario], big: Sequence[scenarios.Scenari
                                                              BIG: {"api": url}},
                                              seconds, title="10k vs 100k cars",
                                              own={BIG: chosen(big)})
-            commands = {side: top_commands(client.info("commandstats"))
-                        for side, client in clients.items()}
+            commands = {side: _commands(client) for side, client in clients.items()}
+            cdc = while_up(url) if while_up is not None else None
     finally:
         for client in clients.values():
             client.close()
-    return {"reco_model": model, "valkey_commands": commands,
+    return {"reco_model": model, "valkey_commands": commands, "cdc": cdc,
             "runs": {side: {k: asdict(v) for k, v in got.items()}
                      for side, got in measured.items()}}
