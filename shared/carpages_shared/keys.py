@@ -206,6 +206,14 @@ def pinned_order(model_version: str, pin: str) -> str:
     return f"{{cp}}:pin:{model_version}:{pin}"
 
 
+def listing_prefixes() -> tuple[str, ...]:
+    """Prefixes of every key an anonymous listing page is made from, build keys (indexes, cards,
+    popularity), the meta and the slug map, and of nothing the API itself writes (results, pins
+    and facet counts live under `{cp}:q:`, `{cp}:pin:`, `{cp}:facets:`): client-side tracking of
+    the listing's page cache subscribes to them."""
+    return (meta(), "{cp}:b", slugs())
+
+
 def listing_positions() -> str:
     """HASH car id -> fencing token of the newest change applied to the car's listing entries
     (cards, indexes, memberships). Valkey Cluster only: there a car's own keys and the listing

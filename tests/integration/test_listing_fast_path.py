@@ -59,7 +59,10 @@ class KeyedRanker:
 
 @pytest.fixture(scope="module")
 async def api(db_url: str, listing_valkey: str) -> AsyncIterator[Api]:
-    async with serving(ApiSettings(valkey_url=listing_valkey, jwt_secret=SECRET)) as running:
+    # The L1 off: these tests are about what a request that reaches Valkey does (repeated
+    # anonymous pages replayed from memory are test_listing_l1's).
+    async with serving(ApiSettings(valkey_url=listing_valkey, jwt_secret=SECRET,
+                                   l1_cache=False)) as running:
         yield running
 
 
@@ -254,7 +257,11 @@ async def test_a_valkey_outage_is_one_503_in_the_lane_and_the_route(
         settings = ApiSettings(valkey_url=url, jwt_secret=SECRET, reco_enabled=False)
         path = "/listing/?order_by=newest&city_id=1"
         async with serving(settings) as laned, routed_only(settings) as routed:
-            assert (await laned.get(path)).status_code == 200
+            for app in (laned, routed):
+                assert (await app.get(path + "&page_size=7")).status_code == 200
+            # Below, a page neither process served yet: one the listing L1 holds is answered
+            # from memory until a tracking heartbeat goes unanswered (API_L1_HEARTBEAT_S), as
+            # the dedicated page's L1 does.
             os.kill(server.pid, signal.SIGSTOP)  # frozen: every read times out
             try:
                 frozen = [await asyncio.wait_for(app.get(path), 10) for app in (laned, routed)]
@@ -342,3 +349,28 @@ async def test_concurrent_misses_of_one_query_compose_it_once(api: Api, order_by
     assert len(composed) == 1, composed
     assert all(a == answers[0] for a in answers)
     assert answers[0]["count"] > 0
+
+
+async def test_concurrent_misses_of_one_query_count_its_facets_once(api: Api) -> None:
+    """Twenty requests for facets nobody counted yet: one MULTI counts them, the rest wait for
+    it and use what it stored, and every answer is the same page."""
+    reader = api.services.listing.facets
+    counted: list[str] = []
+    on_primary = reader.on_primary
+
+    async def counting(request_reader: Any, gen: Any, key: str, queue: Any) -> list[Any]:
+        counted.append(key)
+        await asyncio.sleep(0.05)  # keep the count in flight while the others arrive
+        return await on_primary(request_reader, gen, key, queue)
+
+    reader.on_primary = counting
+    try:
+        # Filters of their own: facets no earlier test counted.
+        path = ("/listing/?order_by=newest&price_min=123461&price_max=987659"
+                "&facets=make_id,fuel_type,price")
+        answers = await asyncio.gather(*(api.json(path) for _ in range(20)))
+    finally:
+        reader.on_primary = on_primary
+    assert len(counted) == 1, counted
+    assert all(a == answers[0] for a in answers)
+    assert answers[0]["facets"]["make_id"]

@@ -20,6 +20,7 @@ from carpages_api.dedicated.fill import PageFiller
 from carpages_api.dedicated.l1 import PageL1
 from carpages_api.dedicated.service import PageService
 from carpages_api.listing.generation import Generation
+from carpages_api.listing.page_l1 import ListingL1
 from carpages_api.listing.parsed_queries import ParsedQueries
 from carpages_api.listing.query import Limits
 from carpages_api.listing.reader import ListingReader
@@ -58,6 +59,8 @@ class Services:
     """Read per request, so a new ranker (tests swap one in) takes effect at once."""
     mysql_pool: MysqlPool | None = None
     """Only with `bench_baseline`: the DB-direct twins of the two pages."""
+    listing_l1: ListingL1 | None = None
+    """Anonymous listing pages kept exact by client tracking (None: off)."""
 
 
 def limits(settings: ApiSettings) -> Limits:
@@ -121,6 +124,21 @@ def make_l1(settings: ApiSettings, primary: ValkeyClient) -> PageL1 | None:
         return None
 
 
+def make_listing_l1(settings: ApiSettings, primary: ValkeyClient,
+                    replicas: bool) -> ListingL1 | None:
+    """The anonymous listing pages' tracked cache, when enabled, not on a cluster and with no
+    replicas (a page read from a replica could be older than what the primary reported)."""
+    if not settings.l1_cache or settings.valkey_cluster or replicas:
+        return None
+    try:
+        locate = primary.locate if isinstance(primary, SentinelPrimary) else None
+        return ListingL1(settings.valkey_url, settings.listing_l1_max_bytes,
+                         settings.valkey_timeout_s, settings.l1_heartbeat_s, locate)
+    except ValueError as exc:  # e.g. TLS, which the raw tracking socket does not speak
+        log.warning("listing L1 off: %s", exc)
+        return None
+
+
 async def _ranker(stack: AsyncExitStack, settings: ApiSettings, primary: ValkeyClient,
                   subscriber: ValkeyClient) -> Ranker:
     """The LightFM-backed ranker (popularity until a model is published), or popularity alone
@@ -158,9 +176,11 @@ async def bootstrap(settings: ApiSettings, metrics: Metrics | None = None
         listing = ListingReader(readers, transactions, generation, bounds,
                                 listing_counter(metrics))
         l1 = make_l1(settings, primary)
-        if l1 is not None:
-            l1.start()
-            stack.push_async_callback(l1.aclose)
+        listing_l1 = make_listing_l1(settings, primary, bool(readers.replicas))
+        for tracked in (l1, listing_l1):
+            if tracked is not None:
+                tracked.start()
+                stack.push_async_callback(tracked.aclose)
         filler = PageFiller(primary, transactions, settings.mysql_url, metrics,
                             settings.retry_after_s)
         pages = PageService(settings, metrics, readers, filler, l1)
@@ -174,4 +194,4 @@ async def bootstrap(settings: ApiSettings, metrics: Metrics | None = None
                        verifier=TokenVerifier(settings.jwt_secret, settings.jwt_algorithm,
                                               leeway_s=settings.jwt_leeway_s),
                        pages=pages, listing=listing, queries=ParsedQueries(bounds),
-                       ranker=ranker, mysql_pool=mysql_pool)
+                       ranker=ranker, mysql_pool=mysql_pool, listing_l1=listing_l1)

@@ -46,10 +46,13 @@ class ApiSettings(BaseSettings):
     max_filter_values: int = Field(50, ge=1)
     reco_enabled: bool = Field(True, description="order `reco` listings with the LightFM model")
     l1_cache: bool = Field(
-        True, description="keep dedicated-page inputs in process memory, exact by Valkey client "
-                          "tracking on the primary (off in cluster mode)")
+        True, description="keep dedicated-page inputs and anonymous listing pages in process "
+                          "memory, exact by Valkey client tracking on the primary (off in "
+                          "cluster mode; the listing pages also with replicas)")
     l1_max_cars: int = Field(20_000, ge=1, description="L1 bound: car snapshots (LRU)")
     l1_max_buyers: int = Field(5_000, ge=1, description="L1 bound: buyer snapshots (LRU)")
+    listing_l1_max_bytes: int = Field(
+        64_000_000, ge=1, description="L1 bound: bytes of anonymous listing pages (LRU)")
     l1_heartbeat_s: float = Field(
         1.0, gt=0, description="PING on the tracking connection; one unanswered by the next "
                                "beat drops the L1 (bounds staleness on a silent partition)")

@@ -58,7 +58,8 @@ class ListingReader:
         trips = self.trips = RoundTrips(readers, transactions, generation, limits, count)
         self.readers, self.writer, self.generation = readers, trips.writer, generation
         self.limits, self.count, self.cache = limits, trips.count, trips.cache
-        self.facets = FacetReader(trips.writer, trips.on_primary, trips.count, trips.cache.facets)
+        self.facets = FacetReader(trips.writer, trips.on_primary, trips.count, trips.cache.facets,
+                                  trips.composing)
         self.ordered = OrderedPath(trips)
         self.reco = RecoPath(trips)
 

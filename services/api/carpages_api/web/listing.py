@@ -11,8 +11,10 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from carpages_api.dedicated.overlay import etag, etag_matches
+from carpages_api.listing.page_l1 import CachedPage
 from carpages_api.listing.param_names import IGNORED_HEADER
 from carpages_api.listing.query import FACETS, FUEL_TYPES, ORDERS, PIN_PATTERN, TRANSMISSIONS
+from carpages_api.settings import ApiSettings
 from carpages_api.web import contract
 from carpages_api.web.deps import bearer_scheme, services_of
 
@@ -99,29 +101,46 @@ async def listing(request: Request) -> Response:
     # good part of a cached page (and the plain-function `State` would hop to a thread).
     services = services_of(request.app)
     caller = services.verifier.identity(request.headers.get("authorization"))
-    settings = services.settings
-    query, ignored = services.queries.parse(request.scope["query_string"],
-                                            lambda: request.query_params.multi_items())
+    raw: bytes = request.scope["query_string"]
+    l1 = services.listing_l1 if caller.anonymous else None
+    fill = None
+    if l1 is not None:
+        cached = l1.get(raw, services.ranker)
+        services.listing.count("listing_l1", "hit" if cached is not None else "miss")
+        if cached is not None:
+            return _answer(request, services.settings, cached, anonymous=True)
+        fill = l1.begin(services.ranker)
+    query, ignored = services.queries.parse(raw, lambda: request.query_params.multi_items())
     page = await services.listing.read(query, caller.buyer_id, services.ranker)
     body = page.body()
-    if page.personalised or not caller.anonymous:
+    public = not page.personalised and caller.anonymous
+    made = CachedPage(body, etag(body) if public else "", page.personalised, ignored)
+    if l1 is not None and fill is not None:
+        l1.finish(raw, fill, made)
+    return _answer(request, services.settings, made, caller.anonymous)
+
+
+def _answer(request: Request, settings: ApiSettings, page: CachedPage,
+            anonymous: bool) -> Response:
+    """The response for a page body: private for reco and signed-in pages, else public with a
+    strong ETag (and a 304 when If-None-Match matches it)."""
+    if page.personalised or not anonymous:
         headers = {"Cache-Control": "private, no-store"}
-        if ignored is not None:
-            headers[IGNORED_HEADER] = ignored
-        return Response(body, media_type="application/json", headers=headers)
-    tag = etag(body)
+        if page.ignored is not None:
+            headers[IGNORED_HEADER] = page.ignored
+        return Response(page.body, media_type="application/json", headers=headers)
     headers = {
-        "ETag": tag,
+        "ETag": page.etag,
         "Cache-Control": f"public, max-age={settings.cache_max_age_s}, "
                          f"stale-while-revalidate={settings.cache_swr_s}",
         "Vary": "Authorization",
     }
-    if ignored is not None:
-        headers[IGNORED_HEADER] = ignored
+    if page.ignored is not None:
+        headers[IGNORED_HEADER] = page.ignored
     # Answered whatever the request's own Cache-Control says (browsers' reload sends no-cache).
-    if etag_matches(request.headers.get("if-none-match"), tag):
+    if etag_matches(request.headers.get("if-none-match"), page.etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(page.body, media_type="application/json", headers=headers)
 
 
 def documented_route() -> APIRoute:
