@@ -102,9 +102,10 @@ def _serving(name: str, argv: list[str], url: str, ready: str,
 
 
 def _http(variables: dict[str, str], facts: dict[str, Any], seconds: float,
-          results: dict[str, Any]) -> None:
+          results: dict[str, Any], quick: bool) -> None:
     """The HTTP plan against the stack's API (uvicorn) and the raw floor, then the server
-    choice: the floors and main scenarios under uvicorn and Granian, side by side."""
+    choice: the floors and main scenarios under uvicorn and Granian, side by side; then (full
+    runs) Valkey Cluster against standalone."""
     api = variables["API_URL"]
     plan = scenarios.plan(facts, variables["API_JWT_SECRET"], window=1000)
     sample_file = ROOT.resolve() / "raw_floor_sample.json"
@@ -118,14 +119,16 @@ def _http(variables: dict[str, str], facts: dict[str, Any], seconds: float,
         print("server choice (uvicorn vs granian):", flush=True)
         with _raw_floor("granian", sample_file, variables, "raw-floor-granian") as raw_g, \
                 _api("granian", variables) as api_g:
-            chosen = [s for s in plan if s.name in scenarios.SERVER_CHOICE]
+            names = scenarios.SERVER_CHOICE_QUICK if quick else scenarios.SERVER_CHOICE
+            chosen = [s for s in plan if s.name in names]
             measured = server_choice.measure(
                 chosen, {"uvicorn": {"api": api, "raw": raw},
                          "granian": {"api": api_g, "raw": raw_g}}, seconds)
     results["servers"] = {server: {k: asdict(v) for k, v in got.items()}
                           for server, got in measured.items()}
-    print("Valkey Cluster vs standalone:", flush=True)
-    results["valkey_cluster"] = _valkey_cluster(variables, plan, seconds)
+    if not quick:
+        print("Valkey Cluster vs standalone:", flush=True)
+        results["valkey_cluster"] = _valkey_cluster(variables, plan, seconds)
 
 
 def _valkey_cluster(variables: dict[str, str], plan: list[scenarios.Scenario],
@@ -227,7 +230,8 @@ def _throughput_line(label: str, got: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write bench/results/<timestamp>.json and BENCHMARKS.md."""
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--quick", action="store_true", help="short runs, no 100k catalogue")
+    parser.add_argument("--quick", action="store_true",
+                        help="short runs; no 100k catalogue, storefront or cluster comparison")
     parser.add_argument("--cars", type=int, default=10000)
     parser.add_argument("--with-100k", action="store_true",
                         help="with --quick: build and serve the 100k catalogue anyway (to try "
@@ -273,11 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         results["ranker"] = ("lightfm (trained without the refit)" if not args.quick
                              else "popularity (QUICK: no training)")
         with phases.timed("HTTP, server choice, cluster"):
-            _http(variables, facts, seconds, results)
-        with phases.timed("storefront"):
-            print("SSR TTFB (Next.js storefront):", flush=True)
-            results["storefront"] = storefront.measure(variables["API_URL"], facts, seconds,
-                                                       ROOT.resolve() / "logs")
+            _http(variables, facts, seconds, results, args.quick)
+        # QUICK runs (under 3 minutes) leave out the storefront and the cluster comparison,
+        # the two parts that start and build most; full runs measure both.
+        if not args.quick:
+            with phases.timed("storefront"):
+                print("SSR TTFB (Next.js storefront):", flush=True)
+                results["storefront"] = storefront.measure(variables["API_URL"], facts, seconds,
+                                                           ROOT.resolve() / "logs")
         with phases.timed("freshness and bulk change"):
             print("freshness:", flush=True)
             for rate, quick_samples, samples in FRESHNESS_RATES:

@@ -147,12 +147,12 @@ def _freshness(results: Mapping[str, Any], path: Path) -> Path:
     axes[0].set_title("single-row freshness (commit → visible)")
     axes[0].legend(fontsize=7)
     axes[0].grid(alpha=0.3)
-    for (label, timeline), goal in zip(timelines, (1.5, 15), strict=True):
+    for (label, timeline), within_s in zip(timelines, (1.5, 15.0), strict=True):
         if timeline:
             line, = axes[1].plot([0.0] + [t for t, _ in timeline],
                                  [0] + [n for _, n in timeline], label=label)
-            axes[1].axvline(goal, color=line.get_color(), linestyle="--", linewidth=1,
-                            label=f"goal {goal} s ({label})")
+            axes[1].axvline(within_s, color=line.get_color(), linestyle="--", linewidth=1,
+                            label=f"goal {within_s:g} s ({label})")
     if any(t for _, t in timelines):
         axes[1].legend()
     axes[1].set_xlabel("s after the commit")

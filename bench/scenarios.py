@@ -18,6 +18,8 @@ from bench import wrk
 SERVER_CHOICE = ("raw floor", "raw floor c1", "floor", "floor c1", "dedicated anon",
                  "dedicated buyer", "listing broad reco", "listing price order")
 """The scenarios run under each server side by side (bench.server_choice)."""
+SERVER_CHOICE_QUICK = ("raw floor", "dedicated anon", "listing broad reco")
+"""QUICK runs: the raw floor and one scenario of each page, so the run stays under 3 minutes."""
 
 
 @dataclass(frozen=True)
