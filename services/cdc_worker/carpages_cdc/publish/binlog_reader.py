@@ -199,6 +199,7 @@ class BinlogReader:
             self._txn, self._row = f"{self._file}:{end}", 0
         messages: list[Outgoing] = []
         fast = self.settings.fast_rows
+        server_id, ts_ms = int(event.packet.server_id), int(event.timestamp) * 1000
         for row in row_decoder.rows(event) if fast else event.rows:
             op: Literal["insert", "update", "delete"]
             if isinstance(event, UpdateRowsEvent):
@@ -212,7 +213,7 @@ class BinlogReader:
                 continue  # another pipeline's heartbeat
             if fast:
                 messages.append(self._outgoing(event, end, topic, op, before, after,
-                                               json_columns))
+                                               json_columns, server_id, ts_ms))
                 continue
             change = RowChanged(
                 op=op, database=schema, table=table,
@@ -228,13 +229,13 @@ class BinlogReader:
         return not messages or self.deliver(Changes(tuple(messages), float(event.timestamp)))
 
     def _outgoing(self, event: Any, end: int, topic: str, op: str, before: dict[str, Any] | None,
-                  after: dict[str, Any] | None, json_columns: frozenset[str]) -> Outgoing:
+                  after: dict[str, Any] | None, json_columns: frozenset[str], server_id: int,
+                  ts_ms: int) -> Outgoing:
         """One row change as a message, encoded without the pydantic model (same bytes)."""
         encoded_before = event_codec.encode_row(before, json_columns) if before else None
         encoded_after = event_codec.encode_row(after, json_columns) if after else None
-        source = event_codec.source_fields(
-            self._file, end, self._gtid, int(event.packet.server_id),
-            int(event.timestamp) * 1000, self._row, self._txn)
+        source = event_codec.source_fields(self._file, end, self._gtid, server_id, ts_ms,
+                                           self._row, self._txn)
         self._row += 1
         key = event_codec.row_key(event.primary_key, encoded_after or encoded_before or {})
         value = event_codec.encode_change(op, event.schema, event.table, encoded_before,
