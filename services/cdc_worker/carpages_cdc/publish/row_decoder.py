@@ -62,7 +62,9 @@ def _fast(event: Any) -> list[Row] | None:
     data: bytes = packet._data
     pos: int = packet._position
     end = pos + event.event_size - wrapper.read_bytes
-    if not isinstance(data, bytes) or end > len(data):
+    # No bytes left: the library has decoded (and kept) the rows already; a rows event always
+    # carries at least one row.
+    if not isinstance(data, bytes) or not pos < end <= len(data):
         return None
     columns = tuple(ColumnSpec.of(c) for c in event.columns)
     ignore_errors = bool(event._ignore_decode_errors)
