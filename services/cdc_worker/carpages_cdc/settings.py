@@ -79,6 +79,11 @@ class WorkerSettings(BaseSettings):
         262_144, ge=16_384, description="per-partition batch: a bulk change sends few large "
         "batches (aiokafka's 16 KiB default made one produce round per ~14 rows)")
     request_timeout_ms: int = Field(15000, ge=1000)
+    fast_rows: bool = Field(
+        True, description="decode binlog rows with decoders compiled per table layout and "
+        "encode messages straight to JSON (same values and bytes as the library and the "
+        "pydantic model, at several times the rows per CPU-second); false = the library's "
+        "row decoding and the model's encoding, to compare or to rule the fast path out")
     resnapshot_when_purged: bool = Field(
         False, description="binlog purged past the checkpoint: re-snapshot instead of failing")
     bootstrap_build: bool = Field(True, description="first start builds the cache")

@@ -29,7 +29,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 
 from carpages_cdc import event_codec
 from carpages_cdc.position import Checkpoint
-from carpages_cdc.publish import binlog_server
+from carpages_cdc.publish import binlog_server, row_decoder
 from carpages_cdc.settings import CDC_SCHEMA, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,9 @@ class BinlogReader:
         if self._txn is None:
             self._txn, self._row = f"{self._file}:{end}", 0
         messages: list[Outgoing] = []
-        for row in event.rows:
+        fast = self.settings.fast_rows
+        server_id, ts_ms = int(event.packet.server_id), int(event.timestamp) * 1000
+        for row in row_decoder.rows(event) if fast else event.rows:
             op: Literal["insert", "update", "delete"]
             if isinstance(event, UpdateRowsEvent):
                 op, before, after = "update", row["before_values"], row["after_values"]
@@ -209,6 +211,10 @@ class BinlogReader:
             image = after if after is not None else before
             if heartbeat and image.get("name") != self.settings.name:
                 continue  # another pipeline's heartbeat
+            if fast:
+                messages.append(self._outgoing(event, end, topic, op, before, after,
+                                               json_columns, server_id, ts_ms))
+                continue
             change = RowChanged(
                 op=op, database=schema, table=table,
                 before=event_codec.encode_row(before, json_columns) if before else None,
@@ -221,3 +227,17 @@ class BinlogReader:
             key = event_codec.row_key(event.primary_key, change.after or change.before or {})
             messages.append(Outgoing(topic, key, event_codec.encode(change), table))
         return not messages or self.deliver(Changes(tuple(messages), float(event.timestamp)))
+
+    def _outgoing(self, event: Any, end: int, topic: str, op: str, before: dict[str, Any] | None,
+                  after: dict[str, Any] | None, json_columns: frozenset[str], server_id: int,
+                  ts_ms: int) -> Outgoing:
+        """One row change as a message, encoded without the pydantic model (same bytes)."""
+        encoded_before = event_codec.encode_row(before, json_columns) if before else None
+        encoded_after = event_codec.encode_row(after, json_columns) if after else None
+        source = event_codec.source_fields(self._file, end, self._gtid, server_id, ts_ms,
+                                           self._row, self._txn)
+        self._row += 1
+        key = event_codec.row_key(event.primary_key, encoded_after or encoded_before or {})
+        value = event_codec.encode_change(op, event.schema, event.table, encoded_before,
+                                          encoded_after, source)
+        return Outgoing(topic, key, value, event.table)
