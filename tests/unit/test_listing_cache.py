@@ -103,6 +103,27 @@ def test_a_permutation_is_kept_as_ranked() -> None:
 
 
 @settings(deadline=None)
+@given(st.lists(st.integers(-5, 40), min_size=1, max_size=60), st.lists(st.integers(-5, 40)),
+       st.integers(0, 1 << 40))
+def test_same_members_equals_comparing_sorted_arrays(members: list[int], other: list[int],
+                                                     shift: int) -> None:
+    """The bitmap check (dense distinct ids) and the sort (wide spans, repeated ids) agree
+    with sorting the order and comparing: for a permutation and for near misses."""
+    size = len(members)
+    candidates = [members[::-1],  # a permutation
+                  [*members[:-1], members[0]],  # one repeated, one missing (if distinct)
+                  [*members[:-1], 41], [*members[:-1], -6],  # one outside the span
+                  (other * size)[:size] if other else members]  # anything of that length
+    expected = np.sort(np.asarray(members, dtype=np.int64) + shift)
+    for ranked in candidates:
+        ranked_array = np.asarray(ranked, dtype=np.int64) + shift
+        assert pinning.same_members(ranked_array, expected) == np.array_equal(
+            np.sort(ranked_array), expected)
+    wide = np.asarray([0, 1 << 50], dtype=np.int64)
+    assert pinning.same_members(wide[::-1].copy(), wide)
+
+
+@settings(deadline=None)
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), max_size=3000))
 def test_radix_argsort_is_a_stable_argsort(values: list[float]) -> None:
     scores = np.asarray(values, dtype=np.float32)

@@ -1,7 +1,8 @@
 """The model-backed Ranker: the published LightFM model ordering listing candidates in-process.
 
 `rank` is synchronous numpy on the event loop (< 1 ms for 10,000 candidates): one matrix-vector
-product over the precomputed item table, a gather and an argsort. Everything slow happens in a
+product over the precomputed item table (kept per table for the generic viewer), a gather and a
+stable sort (of the page window's head only, for very large sets). Everything slow happens in a
 background task that keeps two things current and swaps each in with one reference assignment:
 
 - the model: loaded at start-up, then on `keys.reco_published()` or, if a message is lost, on

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -20,8 +21,12 @@ RADIX_FROM: Final = 512
 """From this many candidates a two-pass 16-bit radix argsort beats numpy's comparison argsort
 (10,000 float32 scores: ~0.14 ms against ~0.42 ms)."""
 PARTITION_FROM: Final = 32_768
-"""From this many candidates (with a sorted prefix asked for) partitioning first wins again:
-100,000 scores take ~1.4 ms that way against ~2.4 ms for the full radix sort."""
+"""Above this many candidates (with a sorted prefix asked for) selecting the head first wins:
+the full radix sort grows with every candidate, the head's sort only with the prefix."""
+SAMPLE_SIZE: Final = 4096
+"""About this many scores are sampled to guess the head's threshold."""
+HEAD_MARGIN: Final = 1.5
+"""The guessed threshold aims at this multiple of the head, so it rarely admits too few."""
 GATHER_BELOW: Final = 4
 """Score only the candidates' rows when they are under 1/GATHER_BELOW of the table; else one
 product over the whole table is cheaper than gathering rows first."""
@@ -37,6 +42,13 @@ class Serving:
     table: ItemTable
     serial: int = field(default_factory=lambda: next(_serials))
     """Unique per instance: equal serials, equal orders (the ranker's `order_key`)."""
+
+    @cached_property
+    def negated_generic(self) -> np.ndarray:
+        """Minus every table row's score for the generic vector. Kept with this instance, so a
+        swapped model or table (a new Serving) can never be scored with a stale copy."""
+        negated: np.ndarray = -(self.table.vectors @ self.model.generic)
+        return negated
 
 
 def user_vector(serving: Serving, viewer: Viewer) -> np.ndarray:
@@ -59,30 +71,91 @@ def user_vector(serving: Serving, viewer: Viewer) -> np.ndarray:
 
 def order(serving: Serving, candidates: np.ndarray, vector: np.ndarray,
           rows: np.ndarray | None = None, sorted_prefix: int | None = None) -> np.ndarray:
-    """Candidates, most relevant first (ties keep no particular order).
+    """Candidates, most relevant first; equal scores keep the candidates' order (a stable sort).
 
     `rows`: the candidates' table rows when the caller already looked them up.
-    `sorted_prefix`: only the first N positions need to be in order (no page reaches deeper);
-    the rest follow, all present, in no particular order — a partition instead of a full sort.
+    `sorted_prefix`: only the first N positions need to be in order (no page reaches deeper).
+    Those N are exactly the stable sort's first N. The rest follow, all present: sorted too
+    when sorting everything was as cheap, else in the candidates' order.
     """
     if rows is None:
         rows = serving.table.rows(candidates)
-    vectors = serving.table.vectors
-    if len(rows) * GATHER_BELOW < len(vectors):
-        negated = -(vectors[rows] @ vector)
-    else:
-        negated = -(vectors @ vector)[rows]
+    negated = negated_scores(serving, vector, rows)
     size = len(candidates)
-    if sorted_prefix is None or sorted_prefix >= size - 1 or (
-            RADIX_FROM <= size <= PARTITION_FROM):
-        # Up to tens of thousands a full radix sort is cheaper than even the partial sort.
+    if sorted_prefix is None or sorted_prefix >= size - 1 or size <= PARTITION_FROM:
+        # Up to tens of thousands a full radix sort is cheaper than selecting a head first.
         result: np.ndarray = candidates[argsort(negated)]
         return result
-    parted = np.argpartition(negated, sorted_prefix)
-    head = parted[:sorted_prefix]
-    head = head[argsort(negated[head])]
-    result = candidates[np.concatenate([head, parted[sorted_prefix:]])]
+    head = stable_head(negated, sorted_prefix)
+    rest = np.ones(size, dtype=bool)
+    rest[head] = False
+    result = np.concatenate([candidates[head], candidates[rest]])
     return result
+
+
+def negated_scores(serving: Serving, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Minus each row's score (ascending order = most relevant first)."""
+    vectors = serving.table.vectors
+    if len(rows) * GATHER_BELOW < len(vectors):
+        gathered: np.ndarray = -(vectors[rows] @ vector)
+        return gathered
+    model = serving.model
+    if model is not None and vector is model.generic:
+        # Every viewer the model knows nothing about shares this vector: one product per
+        # table, not per request. (A bare table without a model scores its vector directly.)
+        shared: np.ndarray = serving.negated_generic[rows]
+        return shared
+    whole: np.ndarray = (-(vectors @ vector))[rows]
+    return whole
+
+
+def stable_head(negated: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` smallest values in stable-sort order (ties: lower position
+    first), without sorting or partitioning the whole array.
+
+    A strided sample gives a threshold that likely admits a little more than `count` values;
+    only those are partitioned and the head sorted. Should the sample mislead (fewer
+    admitted), every position is admitted, so the result never depends on the sample.
+    """
+    keys = sort_keys(negated)
+    admitted = np.flatnonzero(keys <= sampled_threshold(keys, count))
+    if len(admitted) < count:
+        admitted = np.arange(len(keys))
+    chosen = first_smallest(admitted, keys[admitted], count)
+    # `chosen` is ascending, so a stable sort of its keys breaks ties by position.
+    head: np.ndarray = chosen[np.argsort(keys[chosen], kind="stable")]
+    return head
+
+
+def first_smallest(positions: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
+    """The `count` ascending `positions` whose (key, position) are smallest, still ascending.
+
+    Ties at the boundary go to the lowest positions, as in a stable sort; a partition finds
+    the boundary, so a large block of equal scores costs no sort.
+    """
+    if len(positions) <= count:
+        return positions
+    if count <= 0:
+        return positions[:0]
+    boundary = np.partition(keys, count - 1)[count - 1]
+    chosen = keys < boundary
+    ties = np.flatnonzero(keys == boundary)
+    chosen[ties[:count - np.count_nonzero(chosen)]] = True
+    result: np.ndarray = positions[chosen]
+    return result
+
+
+def sampled_threshold(keys: np.ndarray, count: int) -> np.uint32:
+    """A key that about HEAD_MARGIN × `count` keys are at or below (an estimate)."""
+    stride = max(1, len(keys) // SAMPLE_SIZE)
+    sample = keys[::stride]
+    expected = count * len(sample) / len(keys)
+    # Margin plus three standard deviations of the sampled count: a miss costs a partition.
+    rank = int(expected * HEAD_MARGIN + 3 * expected ** 0.5) + 1
+    if rank >= len(sample):
+        return np.uint32(0xFFFFFFFF)
+    threshold: np.uint32 = np.partition(sample, rank)[rank]
+    return threshold
 
 
 def argsort(values: np.ndarray) -> np.ndarray:
@@ -99,13 +172,20 @@ def radix_argsort(values: np.ndarray) -> np.ndarray:
     if not np.little_endian:  # the uint16 view below assumes the low half comes first
         stable: np.ndarray = np.argsort(values, kind="stable")
         return stable
+    key = sort_keys(values).view(np.uint16)  # pairs: [low half, high half]
+    low_first = np.argsort(key[0::2], kind="stable")
+    by_high = np.argsort(key[1::2][low_first], kind="stable")
+    ordered: np.ndarray = low_first[by_high]
+    return ordered
+
+
+def sort_keys(values: np.ndarray) -> np.ndarray:
+    """uint32 keys whose unsigned order is the float32 `values`' order (-0.0 equal to 0.0):
+    the order `radix_argsort` sorts by, so comparing keys selects exactly what it would."""
     # + 0.0 turns -0.0 into 0.0, which a comparison sort also treats as equal.
     bits = (np.asarray(values, dtype=np.float32) + np.float32(0.0)).view(np.uint32)
     # Negative floats: flip every bit; non-negative: set the sign bit. Unsigned order = float
     # order.
     flip = (bits.view(np.int32) >> 31).view(np.uint32) | np.uint32(0x80000000)
-    key = (bits ^ flip).view(np.uint16)  # pairs: [low half, high half]
-    low_first = np.argsort(key[0::2], kind="stable")
-    by_high = np.argsort(key[1::2][low_first], kind="stable")
-    ordered: np.ndarray = low_first[by_high]
-    return ordered
+    keys: np.ndarray = bits ^ flip
+    return keys
