@@ -151,8 +151,14 @@ async def _ranker(stack: AsyncExitStack, settings: ApiSettings, primary: ValkeyC
     # announcements still come through the plain subscriber: the cluster client has no pub/sub).
     client = primary if settings.valkey_cluster else subscriber
     try:
-        ranker = await start_model_ranker(client, fallback, subscriber=subscriber,
-                                          sorted_prefix=settings.page_window)
+        # Sorted past the page window by the most seen cars a viewer's snapshot moves to the
+        # end (the `seen_car_ids` bound): those moves pull later positions into the window, and
+        # they must be in order too. A signed-in buyer's seen set has no bound: one with more
+        # seen cars among the first positions than that may get a window whose tail is in
+        # candidate order.
+        ranker = await start_model_ranker(
+            client, fallback, subscriber=subscriber,
+            sorted_prefix=settings.page_window + settings.max_seen_ids)
     except Exception as exc:  # Valkey down at start-up must not stop the API from starting
         log.warning("reco model ranker unavailable (%r); using popularity", exc)
         return fallback
