@@ -10,6 +10,10 @@ to its own `/healthz` floor, and new/old.
 
 Before measuring, the two APIs must answer every benchmarked path with the same status and body
 (the refactoring changed no behaviour); a difference stops the run.
+
+The raw floor (bench.raw_floor: one recorded dedicated page, no app) runs once per round too, so
+the dedicated scenarios can be read as a share of it from the same run. Each run's p99 is kept
+beside its req/s.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ import jwt
 from carpages_local import servers, stack
 from carpages_shared.dsn import mysql_params
 
-from bench import wrk
-from bench.__main__ import _catalogue_facts
+from bench import raw_floor, wrk
+from bench.__main__ import _catalogue_facts, _raw_floor
 
 ROOT = Path(".stack-bench")
 RESULTS = Path("bench/results")
@@ -130,38 +134,60 @@ def same_answers(new: str, old: str, plan: list[tuple[str, list[str], str]]) -> 
     return compared
 
 
+Runs = dict[str, dict[str, list[float]]]
+"""Per scenario, per side ("new", "old"): one figure per round."""
+
+
 def measure(new: str, old: str, plan: list[tuple[str, list[str], str]], seconds: float,
-            rounds: int) -> dict[str, dict[str, list[float]]]:
-    """req/s of every scenario on both APIs, `rounds` times, alternating which goes first."""
-    runs: dict[str, dict[str, list[float]]] = {name: {"new": [], "old": []}
-                                               for name, _, _ in plan}
+            rounds: int, raw: tuple[str, str]) -> tuple[Runs, Runs]:
+    """req/s and p99 (ms) of every scenario on both APIs, `rounds` times, alternating which goes
+    first; and of the raw floor (`raw`: its URL and path) once a round, the same for both."""
+    names = [RAW_FLOOR, *(name for name, _, _ in plan)]
+    rps: Runs = {name: {"new": [], "old": []} for name in names}
+    p99: Runs = {name: {"new": [], "old": []} for name in names}
+    raw_url, raw_path = raw
     for name, paths, token in plan:  # warm-up: connections, per-process caches
         for url in (new, old):
             wrk.run(name, url, paths, 32, 1, token)
+    wrk.run(RAW_FLOOR, raw_url, [raw_path], 32, 1)
     for round_no in range(rounds):
         order = (("new", new), ("old", old)) if round_no % 2 == 0 else (("old", old),
                                                                          ("new", new))
+        got = wrk.run(RAW_FLOOR, raw_url, [raw_path], 32, seconds)
+        for which in ("new", "old"):  # one server: the same figure stands for both
+            rps[RAW_FLOOR][which].append(got.rps)
+            p99[RAW_FLOOR][which].append(got.p99_ms)
         for name, paths, token in plan:
             for which, url in order:
                 got = wrk.run(name, url, paths, 32, seconds, token)
                 if got.errors:
                     raise SystemExit(f"{name} on the {which} API: {got.errors} errors")
-                runs[name][which].append(got.rps)
+                rps[name][which].append(got.rps)
+                p99[name][which].append(got.p99_ms)
         print(f"  round {round_no + 1}/{rounds} done", flush=True)
-    return runs
+    return rps, p99
 
 
-def table(runs: dict[str, dict[str, list[float]]], ref: str) -> str:
-    """Markdown: median req/s of each API, each over its own floor, and new/old."""
+RAW_FLOOR = "raw floor"
+
+
+def table(runs: Runs, p99: Runs, ref: str) -> str:
+    """Markdown: median req/s and p99 of each API, req/s over its own floor and over the raw
+    floor, and new/old."""
     med = {name: {k: statistics.median(v) for k, v in sides.items()}
            for name, sides in runs.items()}
-    floor = med["floor"]
-    lines = [f"| scenario (32 conns) | new req/s | `{ref}` req/s | new / floor | old / floor "
-             "| new / old |", "|---|---:|---:|---:|---:|---:|"]
+    tail = {name: {k: statistics.median(v) for k, v in sides.items()}
+            for name, sides in p99.items()}
+    floor, raw = med["floor"], med[RAW_FLOOR]["new"]
+    lines = [f"| scenario (32 conns) | new req/s | `{ref}` req/s | new p99 ms | old p99 ms "
+             "| new / floor | old / floor | new / raw floor | old / raw floor | new / old |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in med.items():
-        lines.append(f"| {name} | {m['new']:.0f} | {m['old']:.0f} | "
-                     f"{m['new'] / floor['new']:.2f} | {m['old'] / floor['old']:.2f} | "
-                     f"{m['new'] / m['old']:.3f} |")
+        t = tail[name]
+        lines.append(f"| {name} | {m['new']:.0f} | {m['old']:.0f} | {t['new']:.2f} | "
+                     f"{t['old']:.2f} | {m['new'] / floor['new']:.2f} | "
+                     f"{m['old'] / floor['old']:.2f} | {m['new'] / raw:.2f} | "
+                     f"{m['old'] / raw:.2f} | {m['new'] / m['old']:.3f} |")
     return "\n".join(lines)
 
 
@@ -182,10 +208,16 @@ def main(argv: list[str] | None = None) -> int:
         variables = env.variables()
         facts = _catalogue_facts(mysql_params(variables["MYSQL_URL"]))
         plan = scenarios(facts, variables["API_JWT_SECRET"])
-        with old_api(ref, {**os.environ, **variables}, ROOT.resolve() / "ab-old-api.log") as old:
+        sample_file = ROOT.resolve() / "raw_floor_sample.json"
+        # The page the dedicated scenarios start with, as this checkout's API answers it.
+        raw_path = next(paths for name, paths, _ in plan if name == "dedicated anon")[0]
+        raw_floor.record(variables["API_URL"], raw_path, sample_file)
+        with old_api(ref, {**os.environ, **variables}, ROOT.resolve() / "ab-old-api.log") as old, \
+                _raw_floor("uvicorn", sample_file, variables, "ab-raw-floor") as raw:
             compared = same_answers(variables["API_URL"], old, plan)
             print(f"  {compared} paths answered identically by both APIs", flush=True)
-            runs = measure(variables["API_URL"], old, plan, args.seconds, args.rounds)
+            runs, p99 = measure(variables["API_URL"], old, plan, args.seconds, args.rounds,
+                                (raw, raw_path))
     finally:
         stack.down(ROOT)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -193,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"ab-{stamp}.json"
     out.write_text(json.dumps({"ref": ref, "head": _head(), "cars": args.cars,
                                "seconds": args.seconds, "rounds": args.rounds,
-                               "paths_compared": compared, "rps": runs}, indent=1))
-    print(table(runs, ref))
+                               "paths_compared": compared, "rps": runs, "p99_ms": p99},
+                              indent=1))
+    print(table(runs, p99, ref))
     print(f"results: {out}")
     return 0
 

@@ -15,7 +15,7 @@ import jsonschema
 import jwt
 import pytest
 from asgi_lifespan import LifespanManager
-from carpages_api.app import create_app
+from carpages_api.app import CarpagesApp, create_app
 from carpages_api.settings import ApiSettings
 from carpages_local import stack
 
@@ -191,14 +191,42 @@ LANE_REQUESTS: list[tuple[str, dict[str, str]]] = [
 ]
 
 
+DEDICATED_CONDITIONAL: list[dict[str, str]] = [
+    {"If-None-Match": "*"}, {"If-None-Match": '"nope"'}, {"If-None-Match": '"a", W/"b"'},
+    {"If-None-Match": "*", "Authorization": f"Bearer {token(tiny.PAID)}"},
+]
+
+
 def without_request_id(resp: httpx.Response) -> dict[str, str]:
     """The headers but X-Request-ID (made afresh for every request)."""
     return {k: v for k, v in resp.headers.items() if k != "x-request-id"}
 
 
+def dedicated_latency_counts(api: Api) -> dict[tuple[str, str, str], float]:
+    """How many requests the latency histogram holds, by (route, method, status), for the
+    dedicated page's routes."""
+    counts = {}
+    for metric in api.services.metrics.registry.collect():
+        for sample in metric.samples:
+            if (sample.name == "carpages_http_request_seconds_count"
+                    and sample.labels["route"].startswith("/listing/{")):
+                labels = sample.labels
+                counts[labels["route"], labels["method"], labels["status"]] = sample.value
+    return counts
+
+
 async def test_the_lanes_answer_exactly_like_the_routes(api: Api, settings: ApiSettings) -> None:
+    app = api.app
+    assert isinstance(app, CarpagesApp)
+    assert app.lane is not None
+    assert app.lane.services is not None  # the dedicated lane is answering here
+    conditional = [("/listing/1/", headers) for headers in DEDICATED_CONDITIONAL]
+    etag = (await api.get("/listing/2/")).headers["etag"]
+    conditional += [("/listing/2/", {"If-None-Match": etag}),
+                    ("/listing/2/?utm_x=1", {"If-None-Match": f'"x", W/{etag}'})]
     async with routed_only(settings) as routed:
-        for path, headers in LANE_REQUESTS:
+        before = dedicated_latency_counts(api), dedicated_latency_counts(routed)
+        for n, (path, headers) in enumerate(LANE_REQUESTS + conditional):
             for _ in range(2):  # cold, then warm (L1 and parsed-query memory)
                 ours = await api.get(path, headers=headers)
                 theirs = await routed.get(path, headers=headers)
@@ -206,3 +234,41 @@ async def test_the_lanes_answer_exactly_like_the_routes(api: Api, settings: ApiS
                 assert PIN.sub(b"pin=*", ours.content) == PIN.sub(b"pin=*", theirs.content), path
                 assert without_request_id(ours) == without_request_id(theirs), path
                 assert ours.status_code < 500, path
+                # With the caller's id, every header: same names, values and order.
+                rid = {"X-Request-ID": f"lane-{n}"}
+                ours = await api.get(path, headers={**headers, **rid})
+                theirs = await routed.get(path, headers={**headers, **rid})
+                assert ours.headers.raw == theirs.headers.raw, path
+                assert PIN.sub(b"pin=*", ours.content) == PIN.sub(b"pin=*", theirs.content), path
+        # Both timed every dedicated request under the same route, method and status.
+        after = dedicated_latency_counts(api), dedicated_latency_counts(routed)
+    grew = [{k: v - seen.get(k, 0) for k, v in now.items() if v != seen.get(k, 0)}
+            for seen, now in zip(before, after, strict=True)]
+    assert grew[0] == grew[1]
+    assert ("/listing/{car_id}/", "GET", "304") in grew[0]
+
+
+async def test_a_bug_in_the_dedicated_lane_is_the_counted_json_500(api: Api) -> None:
+    """As when the lane sat inside the stack: the server-error handler answers (with the id),
+    the request is timed as unmatched with status 500, and the bug is counted."""
+    services = api.services
+    assert (await api.get("/listing/1/")).status_code == 200  # in the L1 now
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("bug in the lane")
+
+    services.pages.cached = broken  # type: ignore[method-assign]
+    registry = services.metrics.registry
+    labels = {"route": "unmatched", "method": "GET", "status": "500"}
+    before = (registry.get_sample_value("carpages_unhandled_errors_total") or 0,
+              registry.get_sample_value("carpages_http_request_seconds_count", labels) or 0)
+    async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api.app, raise_app_exceptions=False),
+            base_url="http://api.test") as client:
+        resp = await client.get("/listing/1/", headers={"X-Request-ID": "bug-1"})
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "internal error", "detail": "RuntimeError"}
+    assert resp.headers["x-request-id"] == "bug-1"
+    assert (registry.get_sample_value("carpages_unhandled_errors_total"),
+            registry.get_sample_value("carpages_http_request_seconds_count", labels)) == (
+                before[0] + 1, before[1] + 1)

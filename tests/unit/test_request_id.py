@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from carpages_api.web.request_id import RequestIdMiddleware, request_id
+from carpages_api.web.request_id import RequestIdMiddleware, _RandomIds, request_id
 from carpages_shared import logs
 from starlette.types import Receive, Scope, Send
 
@@ -62,6 +62,20 @@ def test_an_unsafe_or_empty_id_is_replaced(value: bytes) -> None:
 
 def test_ids_are_made_fresh_when_absent() -> None:
     assert request_id([]) != request_id([(b"accept", b"*/*")])
+
+
+def test_made_ids_stay_distinct_hex_across_random_batches() -> None:
+    made = [request_id([]) for _ in range(3 * _RandomIds.BATCH + 7)]
+    assert len(set(made)) == len(made)
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in made)
+
+
+def test_a_forked_child_draws_new_bits() -> None:
+    ids = _RandomIds()
+    ids.next()
+    stock = ids._hex
+    ids._discard()  # what os.register_at_fork runs in the child
+    assert ids.next() not in stock
 
 
 async def test_the_response_echoes_the_callers_id_and_logs_carry_it(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 from carpages_shared.payloads import OVERLAY_SCHEMA_VERSION
@@ -19,8 +19,9 @@ class NotAJsonObject(ValueError):
     """The cached bytes do not look like one JSON object (a corrupt or foreign value)."""
 
 
-@dataclass(frozen=True)
-class Overlay:
+# Overlay and PageRead are made on every personalised request: as named tuples they cost a
+# fifth of what frozen dataclasses do (whose __init__ sets each field through object.__setattr__).
+class Overlay(NamedTuple):
     """The dynamic fields of one response (seed 001's dynamic entities)."""
 
     is_seen: bool
@@ -46,8 +47,7 @@ class Overlay:
         })
 
 
-@dataclass(frozen=True)
-class PageRead:
+class PageRead(NamedTuple):
     """Raw results of the pipeline for one car and (optionally) one buyer."""
 
     car_id: int

@@ -18,6 +18,7 @@ from carpages_api.dedicated.fill import PageFiller
 from carpages_api.dedicated.l1 import PageL1
 from carpages_api.dedicated.overlay import PageRead
 from carpages_api.dedicated.reader import read_page
+from carpages_api.dedicated.response import Answer, RawResponse
 from carpages_api.errors import ApiError
 from carpages_api.metrics import Metrics
 from carpages_api.settings import ApiSettings
@@ -48,8 +49,8 @@ class PageService:
                                                                 settings.cache_swr_s)
 
     def cached(self, car: int, buyer_id: int | None, seen: Collection[int],
-               if_none_match: str | None) -> Response | None:
-        """The response straight from the L1 when everything it needs is there; no I/O."""
+               if_none_match: str | None) -> Answer | None:
+        """The answer straight from the L1 when everything it needs is there; no I/O."""
         l1 = self.l1
         if l1 is None or not l1.usable:
             return None
@@ -79,8 +80,8 @@ class PageService:
             if snapshot is not None:
                 self.metrics.l1_lookup("fill" if fetched else "hit")
                 self.metrics.cache_lookup("dedicated", "hit")
-                return response.from_snapshots(car, snapshot, buyer_id, buyer, seen,
-                                                    if_none_match, self.cache_control)
+                return RawResponse.of(response.from_snapshots(
+                    car, snapshot, buyer_id, buyer, seen, if_none_match, self.cache_control))
             # No page in Valkey: the plain path below fills it (single-flight).
         elif l1 is not None:
             self.metrics.l1_lookup("bypass")
@@ -91,8 +92,8 @@ class PageService:
             self.metrics.cache_lookup("dedicated", missing.outcome)
             raise ApiError(404, "car not found", {"car_id": car}) from None
         self.metrics.cache_lookup("dedicated", outcome)
-        return response.from_read(read, seen, if_none_match, outcome == "hit",
-                                       self.cache_control)
+        return RawResponse.of(response.from_read(read, seen, if_none_match, outcome == "hit",
+                                                 self.cache_control))
 
     async def _lookup(self, reader: ValkeyClient, car: int,
                       buyer_id: int | None) -> tuple[PageRead, str]:
