@@ -38,12 +38,17 @@ def connection_query(conn: Cursors) -> Query:
 
 LIVE = "live"
 
+# FORCE INDEX (PRIMARY): MariaDB turns an IN list of 1,000 values or more into a derived table,
+# and then its optimizer may drive the join from a small lookup table (colors, makes) and reach
+# the cars through that table's index: every car in the catalogue read for each batch, so a full
+# rebuild grew with the square of the catalogue (0.8 s per 2,000-car batch at 100k cars, 0.09 s
+# at 10k). Reaching cars by primary key only leaves the id list as the driver, whatever its size.
 CAR_SQL = """
 SELECT c.id, c.status, c.price, c.year, c.km_driven, c.fuel_type, c.transmission, c.owner_count,
        c.rating, c.registration_state, c.date_created, c.date_updated,
        mk.id, mk.name, md.id, md.name, md.body_type, v.id, v.name,
        co.id, co.name, co.hex, ci.id, ci.name, l.id, l.name, s.kind, s.mobile_no
-FROM car c
+FROM car c FORCE INDEX (PRIMARY)
 JOIN variant v ON v.id = c.variant_id
 JOIN model md ON md.id = v.model_id
 JOIN make mk ON mk.id = md.make_id
@@ -197,7 +202,9 @@ def _children(query: Query, aggregated: str, rows: str,
     retry: list[int] = []
     for car_id, count, raw in query(aggregated, (ids,)):
         try:
-            children = sorted((k, a, b) for k, a, b in orjson.loads(raw))
+            # map(tuple): each element is a 3-item JSON_ARRAY, so this is the (k, a, b) tuple
+            # without unpacking it in Python (a rebuild sorts a million of them).
+            children = sorted(map(tuple, orjson.loads(raw)))
         except (orjson.JSONDecodeError, TypeError, ValueError):
             children = []
         if len(children) == count:

@@ -24,6 +24,7 @@ from carpages_shared.progress import ProgressFn
 from carpages_cdc.cache import writer as cache_writer
 from carpages_cdc.cache.batch_reads import Connect, CountingQuery, chunks
 from carpages_cdc.cache.bulk_pipeline import bulk_pipeline
+from carpages_cdc.cache.paused_gc import collector_paused
 from carpages_cdc.cache.read_ahead import read_ahead
 from carpages_cdc.cache.rebuild_lock import RebuildLock, RebuildRunning
 from carpages_cdc.cache.valkey_client import is_cluster, run_id, transaction
@@ -197,7 +198,7 @@ class CacheBuilder:
         (cars done, live cars) after every batch.
         """
         started = time.monotonic()
-        with RebuildLock(self.client):
+        with RebuildLock(self.client), collector_paused():
             return self._full_rebuild(started, position, progress)
 
     def _full_rebuild(self, started: float, position: dict[str, Any] | None,
