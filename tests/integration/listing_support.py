@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ import valkey
 from asgi_lifespan import LifespanManager
 from carpages_api.app import create_app
 from carpages_api.bootstrap import Services
+from carpages_api.reco.ranking import Viewer
 from carpages_api.settings import ApiSettings
 from carpages_cdc.cache.builder import CacheBuilder
 from carpages_local import stack
@@ -54,6 +55,27 @@ YEAR_BUCKETS = ((None, 2011), (2012, 2014), (2015, 2017), (2018, 2020), (2021, 2
                 (2024, None))
 
 Params = dict[str, str]
+
+
+class KeyedRanker:
+    """Reverse id order, or id order; `order_key` says which (so orders may be kept)."""
+
+    def __init__(self, reverse: bool = True) -> None:
+        self.reverse = reverse
+        self.calls = 0
+
+    @property
+    def version(self) -> str:
+        return "keyed"
+
+    @property
+    def order_key(self) -> str:
+        return f"keyed:{self.reverse}"
+
+    def rank(self, candidates: Sequence[int], viewer: Viewer,
+             popularity: dict[int, float] | None = None) -> list[int]:
+        self.calls += 1
+        return sorted(candidates, reverse=self.reverse)
 
 
 def token(buyer_id: int, ttl: int = 3600) -> str:

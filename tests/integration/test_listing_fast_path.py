@@ -31,30 +31,17 @@ from carpages_shared import keys
 from valkey.exceptions import ResponseError
 
 from tests.conftest import mysql_url
-from tests.integration.listing_support import SECRET, Api, full_build, ids_of, serving, token
+from tests.integration.listing_support import (
+    SECRET,
+    Api,
+    KeyedRanker,
+    full_build,
+    ids_of,
+    serving,
+    token,
+)
 
 PIN = re.compile(rb"pin=[A-Za-z0-9_:\-.%]+")
-
-
-class KeyedRanker:
-    """Reverse id order, or id order; `order_key` says which (so orders may be kept)."""
-
-    def __init__(self) -> None:
-        self.reverse = True
-        self.calls = 0
-
-    @property
-    def version(self) -> str:
-        return "keyed"
-
-    @property
-    def order_key(self) -> str:
-        return f"keyed:{self.reverse}"
-
-    def rank(self, candidates: Sequence[int], viewer: Viewer,
-             popularity: dict[int, float] | None = None) -> list[int]:
-        self.calls += 1
-        return sorted(candidates, reverse=self.reverse)
 
 
 @pytest.fixture(scope="module")

@@ -10,39 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 
 import orjson
 import pytest
 import valkey
 from carpages_api.listing.page_l1 import CachedPage, ListingL1
-from carpages_api.reco.ranking import PopularityRanker, Viewer
+from carpages_api.reco.ranking import PopularityRanker
 from carpages_api.settings import ApiSettings
 from carpages_shared import keys
 
-from tests.integration.listing_support import SECRET, Api, serving, token, url
+from tests.integration.listing_support import SECRET, Api, KeyedRanker, serving, token, url
 
 QUERY = {"order_by": "price_asc", "page_size": "5"}
 RECO = {"page_size": "5"}
-
-
-class KeyedRanker:
-    """Id order, reversed or not; `order_key` says which."""
-
-    def __init__(self, reverse: bool) -> None:
-        self.reverse = reverse
-
-    @property
-    def version(self) -> str:
-        return "keyed"
-
-    @property
-    def order_key(self) -> str:
-        return f"keyed:{self.reverse}"
-
-    def rank(self, candidates: Sequence[int], viewer: Viewer,
-             popularity: dict[int, float] | None = None) -> list[int]:
-        return sorted(candidates, reverse=self.reverse)
 
 
 async def tracking(l1: ListingL1, within: float = 10) -> None:
