@@ -13,6 +13,8 @@ only: this module opens nothing and sends nothing itself.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, Final
 
 Command = tuple[tuple[Any, ...], dict[str, Any]]
@@ -46,8 +48,18 @@ CONTRACT: Final = {
         "initialize": (),
         "get_node_from_key": ("key", "replica"),
         "nodes_manager": None,
+        # store.gated_cluster's slot-map re-read (it overrides the three methods).
+        "_execute_command": ("target_node", "args", "kwargs"),
+        "_reset_for_reinitialize": (),
+        "commands_parser": None, "_initialize": None, "_lock": None, "_closed": None,
+        "get_primaries": (), "set_default_node": ("node",),
     },
-    "valkey.asyncio.cluster.NodesManager": {"initialize": ()},
+    "valkey.asyncio.cluster.NodesManager": {
+        "initialize": (), "set_nodes": ("old", "new", "remove_old"), "startup_nodes": None,
+        "nodes_cache": None, "slots_cache": None, "default_node": None,
+    },
+    "valkey.asyncio.cluster.ClusterNode": {"name": None, "server_type": None},
+    "valkey._parsers.commands.AsyncCommandsParser": {"initialize": ("node",)},
     "valkey.asyncio.cluster.ClusterPipeline": {"execute": ("raise_on_error", "allow_redirections"),
                                                "_client": None},
     "valkey.connection": {"parse_url": ("url",)},
@@ -174,6 +186,63 @@ async def load_slot_map(cluster: Any) -> None:
 async def reload_slot_map(cluster: Any) -> None:
     """Re-read the cluster's slot map (after a MOVED answer)."""
     await cluster.nodes_manager.initialize()
+
+
+def keep_connections_on_refresh(cluster: Any) -> None:
+    """Make a re-read of `cluster`'s slot map keep the node objects (and their open
+    connections) of nodes whose role did not change. Upstream builds fresh node objects and
+    disconnects the old ones, failing every round trip in flight on healthy nodes, each of which
+    then counts its node as failed and asks for another re-read."""
+    cluster.nodes_manager.__class__ = _nodes_keeping_connections()
+
+
+@functools.cache
+def _nodes_keeping_connections() -> type:
+    from valkey.asyncio.cluster import NodesManager  # valkey is a dependency of its callers
+
+    class NodesKeepingConnections(NodesManager):  # type: ignore[misc]  # valkey is untyped
+        __slots__ = ()  # the same layout, so an existing manager can take this class
+
+        def set_nodes(self, old: dict[str, Any], new: dict[str, Any],
+                      remove_old: bool = False) -> None:
+            if old is self.nodes_cache:
+                _reuse_known_nodes(self, new)
+            super().set_nodes(old, new, remove_old)
+
+    return NodesKeepingConnections
+
+
+def _reuse_known_nodes(manager: Any, new: dict[str, Any]) -> None:
+    """Swap the known node object in for each fresh one of the same name and role, in the
+    fresh node map and in the slot map built from it (the fresh objects hold no connection)."""
+    for name, node in new.items():
+        known = manager.nodes_cache.get(name)
+        if known is not None and known is not node and known.server_type == node.server_type:
+            new[name] = known
+    owners_by_id: dict[int, list[Any]] = {}  # slots of one range share one owner list
+    slots = manager.slots_cache
+    for slot, owners in slots.items():
+        kept = owners_by_id.get(id(owners))
+        if kept is None:
+            kept = owners_by_id[id(owners)] = [new.get(n.name, n) for n in owners]
+        slots[slot] = kept
+
+
+def order_startup_nodes(cluster: Any, rank: Callable[[str], float]) -> None:
+    """Ask every known node for the slot map, lowest `rank` (by node name) first. Upstream
+    drops a node that failed from its start-up nodes until a re-read succeeds, and otherwise
+    keeps the slot map's order, so a frozen first node was asked first on every re-read."""
+    manager = cluster.nodes_manager
+    known = dict(manager.startup_nodes)
+    for name, node in manager.nodes_cache.items():
+        known.setdefault(name, node)
+    manager.startup_nodes.clear()
+    manager.startup_nodes.update(sorted(known.items(), key=lambda item: rank(item[0])))
+
+
+async def load_command_table(cluster: Any) -> None:
+    """Load the command table (key positions) from the cluster's default node."""
+    await cluster.commands_parser.initialize(cluster.nodes_manager.default_node)
 
 
 def slot_owner(cluster: Any, key: str) -> tuple[str, str, int]:

@@ -38,6 +38,8 @@ def instances(path: str) -> list[Any]:
         return [cluster_pipeline()]
     if path == "valkey.cluster.PipelineCommand":
         return [valkey.cluster.PipelineCommand(("SET", "a", 1))]
+    if path == "valkey.asyncio.cluster.ValkeyCluster":
+        return [valkey.asyncio.ValkeyCluster(host="127.0.0.1", port=1)]
     if path == "valkey.cluster.ClusterNode":
         return [valkey.cluster.ClusterNode("127.0.0.1", 6379)]
     return []
