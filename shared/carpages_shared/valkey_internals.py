@@ -52,16 +52,19 @@ CONTRACT: Final = {
         "_execute_command": ("target_node", "args", "kwargs"),
         "_reset_for_reinitialize": (),
         "commands_parser": None, "_initialize": None, "_lock": None, "_closed": None,
-        "get_primaries": (), "set_default_node": ("node",),
+        "get_primaries": (), "set_default_node": ("node",), "ERRORS_ALLOW_RETRY": None,
     },
     "valkey.asyncio.cluster.NodesManager": {
         "initialize": (), "set_nodes": ("old", "new", "remove_old"), "startup_nodes": None,
         "nodes_cache": None, "slots_cache": None, "default_node": None,
     },
     "valkey.asyncio.cluster.ClusterNode": {"name": None, "server_type": None},
+    "valkey.asyncio.cluster.PipelineCommand": {"args": None, "result": None},
     "valkey._parsers.commands.AsyncCommandsParser": {"initialize": ("node",)},
-    "valkey.asyncio.cluster.ClusterPipeline": {"execute": ("raise_on_error", "allow_redirections"),
-                                               "_client": None},
+    "valkey.asyncio.cluster.ClusterPipeline": {
+        "execute": ("raise_on_error", "allow_redirections"), "_client": None,
+        "_execute": ("client", "stack", "raise_on_error", "allow_redirections"),
+        "ERRORS_ALLOW_RETRY": None},
     "valkey.connection": {"parse_url": ("url",)},
     # The worker's blocking client: the full rebuild's bulk pipeline and cluster transactions.
     "valkey.connection.ConnectionPool": {"get_connection": ("command_name", "keys", "options"),
@@ -226,6 +229,12 @@ def _reuse_known_nodes(manager: Any, new: dict[str, Any]) -> None:
         if kept is None:
             kept = owners_by_id[id(owners)] = [new.get(n.name, n) for n in owners]
         slots[slot] = kept
+
+
+def failed_command_keys(stack: list[Any], errors: tuple[type[BaseException], ...]) -> list[Any]:
+    """The first key of each command of an executed asyncio cluster pipeline whose result is
+    one of `errors` (which nodes failed it)."""
+    return [c.args[1] for c in stack if isinstance(c.result, errors) and len(c.args) > 1]
 
 
 def order_startup_nodes(cluster: Any, rank: Callable[[str], float]) -> None:

@@ -79,6 +79,9 @@ class Round:
     errors: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     unconverged_at_deadline: dict[str, Any] | None = None
+    convergence_trace: list[dict[str, Any]] = field(default_factory=list)
+    """Each convergence poll: seconds after whole, pages read, what still differed, and any
+    page or count that had matched and differed again (what a slow convergence was)."""
     carried_over: bool = False  # the previous round's full pass was not clean
 
 
@@ -144,21 +147,47 @@ class Harness:
         bad = {c: d for c in expected if (d := diff_page(expected[c], *answers[c]))}
         return bad, [q.name for q in queries if got.get(q.name) != want[q.name]], answers
 
-    async def converge(self, cars: set[int], t0: float,
-                       deadline: float) -> tuple[float | None, dict[str, Any] | None]:
+    async def converge(self, cars: set[int], t0: float, deadline: float,
+                       trace: list[dict[str, Any]]) -> tuple[float | None, dict[str, Any] | None]:
         """Seconds from t0 until the touched cars and the listing counts all match, or None and
-        what was still wrong at the deadline."""
+        what was still wrong at the deadline. Each poll is appended to `trace`."""
         expected = await asyncio.to_thread(self.oracle.pages, cars)
         want = await asyncio.to_thread(self.oracle.counts, self.queries)
         pending, pending_q = dict(expected), list(self.queries)
         rng = random.Random(self.opts.seed)
+        matched: set[int] = set()  # cars whose page matched in some poll
+        matched_q: set[str] = set()
+
+        async def poll(phase: str, pages: dict[int, Expected],
+                       queries: list[ListingQuery]) -> tuple[dict[int, list[str]], list[str]]:
+            at = time.monotonic() - t0
+            bad, bad_q, answers = await self.compare(pages, queries, want)
+            flipped = sorted(c for c in bad if c in matched)
+            flipped_q = sorted(q for q in bad_q if q in matched_q)
+            entry: dict[str, Any] = {"at_s": round(at, 3), "phase": phase, "pages": len(pages),
+                                     "bad_cars": len(bad), "bad_queries": sorted(bad_q)}
+            if flipped or flipped_q:
+                entry["flipped_queries"] = flipped_q
+                entry["flipped"] = [
+                    {"car_id": c, "fields": bad[c], "api_status": answers[c][0],
+                     "expected": {f: (expected[c] or {}).get(f) for f in bad[c][:3]},
+                     "api": {f: (answers[c][1] or {}).get(f) for f in bad[c][:3]}}
+                    for c in flipped[:3]]
+            elif bad:
+                entry["examples"] = {c: bad[c][:3] for c in sorted(bad)[:3]}
+            if len(trace) < 80:
+                trace.append(entry)
+            matched.update(c for c in pages if c not in bad)
+            matched_q.update(q.name for q in queries if q.name not in bad_q)
+            return bad, bad_q
+
         while True:
             started = time.monotonic()
             if len(pending) > PROBE_SAMPLE:
                 # Thousands of pages read every 0.2 s would take the machine's cores from the
                 # recovery being timed; while a random sample still differs, so does the whole.
                 sample = {c: pending[c] for c in rng.sample(sorted(pending), PROBE_SAMPLE)}
-                bad, bad_q, _ = await self.compare(sample, pending_q, want)
+                bad, bad_q = await poll("sample", sample, pending_q)
                 if bad or bad_q:
                     pending = {c: e for c, e in pending.items() if c not in sample or c in bad}
                     pending_q = [q for q in self.queries if q.name in bad_q]
@@ -166,9 +195,9 @@ class Harness:
                         break
                     await asyncio.sleep(0.2)
                     continue
-            bad, bad_q, _ = await self.compare(pending, pending_q, want)
+            bad, bad_q = await poll("pending", pending, pending_q)
             if not bad and not bad_q:  # confirm: nothing that matched earlier went back
-                bad, bad_q, _ = await self.compare(expected, self.queries, want)
+                bad, bad_q = await poll("confirm", expected, self.queries)
                 if not bad and not bad_q:
                     return started - t0, None
             pending = {c: expected[c] for c in bad}
@@ -286,7 +315,8 @@ class Harness:
         cars = touched.cars | await asyncio.to_thread(self.oracle.cars_showing, touched.refs)
         res.touched_cars, res.commits = len(cars), self.writer.stats.committed - commits
         deadline = t0 + opts.deadline_s
-        res.converge_s, unconverged = await self.converge(cars, t0, deadline)
+        res.converge_s, unconverged = await self.converge(cars, t0, deadline,
+                                                          res.convergence_trace)
         if res.unconverged_at_deadline is None:
             res.unconverged_at_deadline = unconverged
         if visible is not None:
@@ -400,6 +430,9 @@ async def _run(opts: Options, root: Path) -> dict[str, Any]:
                     f"{res.converge_s and round(res.converge_s, 2)} s, {res.divergent} divergent, "
                     f"{res.lost} lost, {len(res.count_mismatches)} count mismatches, "
                     f"{res.commits} commits; " + ("; ".join(res.failures) or "ok"))
+                if res.converge_s is None or res.converge_s > CONVERGE_LIMIT_S:
+                    for poll in res.convergence_trace:
+                        log(f"  poll {poll}")
         if opts.cluster:
             # The cluster variant also asks the project's reconcile, which reads the cache
             # through the worker's own cluster client (not through the API as the oracle does).

@@ -36,6 +36,8 @@ def instances(path: str) -> list[Any]:
         return [valkey.asyncio.Valkey().pipeline(transaction=False)]
     if path == "valkey.cluster.ClusterPipeline":
         return [cluster_pipeline()]
+    if path == "valkey.asyncio.cluster.PipelineCommand":
+        return [valkey.asyncio.cluster.PipelineCommand(0, "GET", "a")]
     if path == "valkey.cluster.PipelineCommand":
         return [valkey.cluster.PipelineCommand(("SET", "a", 1))]
     if path == "valkey.asyncio.cluster.ValkeyCluster":

@@ -26,20 +26,24 @@ requests for keys on healthy nodes failed or waited seconds (the cluster chaos r
 unanswered in 3 s). Here a re-read keeps every node's connections, asks the nodes that failed
 least recently first, makes the default node (keyless commands) a primary that did not just fail,
 loads the command table once, and a re-read no node answers is a ConnectionError (a 503).
+Nor is a timeout or CLUSTERDOWN retried (NOT_RETRIED): upstream's one retry waited on the
+frozen node a second time (1 s instead of 0.5 for a 503), and a failed pipeline slept 0.25 s
+before raising.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
 import valkey.asyncio
 from carpages_shared import valkey_internals as internals
 from valkey.asyncio.cluster import ClusterPipeline
+from valkey.exceptions import ClusterDownError, ValkeyClusterException, ValkeyError
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
-from valkey.exceptions import ValkeyClusterException
 
 
 class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valkey is untyped
@@ -91,12 +95,23 @@ class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valke
         """Ask for a slot-map re-read before the next round trip (without disconnecting)."""
         self._initialize = True
 
+    def note_failure(self, node_name: str) -> None:
+        """A round trip to this node timed out or lost its connection: ask it last."""
+        self._failed_at[node_name] = time.monotonic()
+
     async def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super()._execute_command(target_node, *args, **kwargs)
-        except (ValkeyConnectionError, ValkeyTimeoutError):
-            self._failed_at[target_node.name] = time.monotonic()
+        except ValkeyTimeoutError as exc:
+            self.note_failure(target_node.name)
+            raise not_retried(exc) from exc
+        except ValkeyConnectionError:
+            # Refused or reset: a retry after the re-read costs little and reaches a promoted
+            # replica at once.
+            self.note_failure(target_node.name)
             raise
+        except ClusterDownError as exc:  # upstream has asked for a re-read and slept 0.25 s
+            raise not_retried(exc) from exc
 
     async def _take_turn(self) -> None:
         if not self._turns.locked():
@@ -127,7 +142,50 @@ class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valke
         return _GatedPipeline(self)
 
 
+class NodeTimedOut(ValkeyTimeoutError):  # type: ignore[misc]  # valkey is untyped
+    """A node did not answer within the socket timeout."""
+
+
+class NodeUnreachable(ValkeyConnectionError):  # type: ignore[misc]
+    """A pipeline's node refused or dropped the connection."""
+
+
+class ClusterDown(ClusterDownError):  # type: ignore[misc]
+    """The cluster refuses queries (CLUSTERDOWN: a primary with no replica is out)."""
+
+
+NOT_RETRIED: dict[type[BaseException], type[BaseException]] = {
+    ValkeyTimeoutError: NodeTimedOut, ValkeyConnectionError: NodeUnreachable,
+    ClusterDownError: ClusterDown}
+"""Upstream retries (and, for pipelines, sleeps 0.25 s before raising) only its exact error
+types, so these subclasses are raised at once: a retry would wait on a frozen node again, and a
+cluster that is down stays down for longer than a request may wait."""
+
+
+def not_retried(exc: BaseException) -> BaseException:
+    """`exc` as the subclass upstream does not retry (itself if it is not one of those)."""
+    fresh = NOT_RETRIED.get(type(exc))
+    return exc if fresh is None else fresh(*exc.args)
+
+
 class _GatedPipeline(ClusterPipeline):  # type: ignore[misc]
+    async def _execute(self, client: GatedCluster, stack: Any, raise_on_error: bool = True,
+                       allow_redirections: bool = True) -> Any:
+        # A failed node's error is raised as a subclass, so upstream's execute() neither sleeps
+        # nor retries; the slot map is re-read before the next round trip all the same.
+        try:
+            return await super()._execute(client, stack, raise_on_error=raise_on_error,
+                                          allow_redirections=allow_redirections)
+        except (ValkeyConnectionError, ValkeyTimeoutError, ClusterDownError) as exc:
+            if type(exc) not in NOT_RETRIED:
+                raise
+            for key in internals.failed_command_keys(stack, (ValkeyConnectionError,
+                                                             ValkeyTimeoutError)):
+                with contextlib.suppress(ValkeyError, ValkeyClusterException):
+                    client.note_failure(client.get_node_from_key(key).name)
+            await client._reset_for_reinitialize()
+            raise not_retried(exc) from exc
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         client: GatedCluster = internals.pipeline_client(self)
         await client._take_turn()
