@@ -195,7 +195,9 @@ def keep_connections_on_refresh(cluster: Any) -> None:
     """Make a re-read of `cluster`'s slot map keep the node objects (and their open
     connections) of nodes whose role did not change. Upstream builds fresh node objects and
     disconnects the old ones, failing every round trip in flight on healthy nodes, each of which
-    then counts its node as failed and asks for another re-read."""
+    then counts its node as failed and asks for another re-read. A node that failed must still
+    get a fresh object (forget_nodes): upstream's node never takes back a connection whose
+    request could not be sent, so a kept one would run out of connections."""
     cluster.nodes_manager.__class__ = _nodes_keeping_connections()
 
 
@@ -231,10 +233,19 @@ def _reuse_known_nodes(manager: Any, new: dict[str, Any]) -> None:
         slots[slot] = kept
 
 
+def forget_nodes(cluster: Any, names: set[str]) -> list[Any]:
+    """Take these nodes' objects out of the node map, so that the next slot-map read makes
+    fresh ones (with fresh connection pools); returned for the caller to disconnect. Requests
+    keep using the old objects through the slot map until that read replaces it."""
+    cache = cluster.nodes_manager.nodes_cache
+    return [cache.pop(name) for name in names if name in cache]
+
+
 def failed_command_keys(stack: list[Any], errors: tuple[type[BaseException], ...]) -> list[Any]:
     """The first key of each command of an executed asyncio cluster pipeline whose result is
-    one of `errors` (which nodes failed it)."""
-    return [c.args[1] for c in stack if isinstance(c.result, errors) and len(c.args) > 1]
+    one of `errors` or missing (its node could not be sent the commands): which nodes failed."""
+    return [c.args[1] for c in stack
+            if (c.result is None or isinstance(c.result, errors)) and len(c.args) > 1]
 
 
 def order_startup_nodes(cluster: Any, rank: Callable[[str], float]) -> None:

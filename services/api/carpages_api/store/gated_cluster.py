@@ -60,6 +60,8 @@ class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valke
         self._turns = asyncio.Semaphore(kwargs.get("max_connections", 2**31))
         self._failed_at: dict[str, float] = {}
         """When a round trip to each node (by name) last failed to connect or timed out."""
+        self._failed_since_read: set[str] = set()
+        """Nodes that failed since the slot map was last read: they get fresh objects."""
         self._commands_loaded = False
         internals.keep_connections_on_refresh(self)
 
@@ -81,10 +83,15 @@ class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valke
 
     async def _read_slot_map(self) -> None:
         internals.order_startup_nodes(self, self._failed_recently)
+        failed, self._failed_since_read = self._failed_since_read, set()
+        stale = internals.forget_nodes(self, failed)
         try:
             await internals.reload_slot_map(self)
         except ValkeyClusterException as exc:  # no node answered, or none with every slot
+            self._failed_since_read |= failed  # still to be renewed by the next read
             raise ValkeyConnectionError(f"no cluster slot map: {exc}") from exc
+        # Their round trips in flight fail now rather than at their timeouts.
+        await asyncio.gather(*(node.disconnect() for node in stale), return_exceptions=True)
         self.set_default_node(min(self.get_primaries(),
                                   key=lambda node: self._failed_recently(node.name)))
         if not self._commands_loaded:  # the command table does not change while we run
@@ -96,8 +103,11 @@ class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valke
         self._initialize = True
 
     def note_failure(self, node_name: str) -> None:
-        """A round trip to this node timed out or lost its connection: ask it last."""
+        """A round trip to this node timed out or lost its connection: ask it last, and give
+        it a fresh object (connection pool) at the next slot-map read, which is now due."""
         self._failed_at[node_name] = time.monotonic()
+        self._failed_since_read.add(node_name)
+        self._initialize = True
 
     async def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -106,8 +116,8 @@ class GatedCluster(valkey.asyncio.ValkeyCluster):  # type: ignore[misc]  # valke
             self.note_failure(target_node.name)
             raise not_retried(exc) from exc
         except ValkeyConnectionError:
-            # Refused or reset: a retry after the re-read costs little and reaches a promoted
-            # replica at once.
+            # Refused or reset (or out of connections, which only a failed send leaks past the
+            # gate): a retry after the re-read costs little and reaches a promoted replica.
             self.note_failure(target_node.name)
             raise
         except ClusterDownError as exc:  # upstream has asked for a re-read and slept 0.25 s

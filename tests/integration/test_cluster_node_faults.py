@@ -1,4 +1,5 @@
-"""A frozen cluster node fails only the round trips that need it (the API's cluster client).
+"""A frozen or restarted cluster node fails only the round trips that need it, and the API's
+cluster client is whole again once the node is back.
 
 valkey-py's cluster client answers a node's timeout by disconnecting every node (failing round
 trips in flight on healthy nodes, which then count their node as failed too) and by re-reading
@@ -6,7 +7,8 @@ the slot map, which also runs COMMAND on the first primary. With the slot-0 owne
 re-read timed out as well, so requests for keys on healthy nodes failed or waited seconds (the
 cluster chaos run: requests unanswered for 3 s). store.gated_cluster keeps healthy nodes'
 connections across a re-read, asks nodes that did not just fail first, and loads the command
-table once.
+table once. A node whose requests could not be sent (down) gets a fresh connection pool: upstream's
+pool never takes such a connection back, so a kept pool ran out of connections for good.
 """
 
 from __future__ import annotations
@@ -29,13 +31,40 @@ from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 from tests.integration.scaleout_support import Cluster
 
 KEYS_PER_NODE = 6
+POOL = 4
+"""Connections per node: a few failed sends would exhaust a pool that leaked them."""
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A cluster of its own: a test here freezes one of its nodes."""
-    with valkey_cluster.running(Path(tmp_path_factory.mktemp("frozen-cluster"))) as running:
+def cluster_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(tmp_path_factory.mktemp("faulty-cluster"))
+
+
+@pytest.fixture(scope="module")
+def nodes(cluster_root: Path) -> Iterator[Cluster]:
+    """A cluster of its own: the tests here freeze and restart its nodes."""
+    with valkey_cluster.running(cluster_root) as running:
+        started = list(running.nodes)
         yield running
+        for server in running.nodes:
+            if server not in started:  # a node a test restarted
+                server.stop()
+
+
+def api_client(nodes: Cluster) -> Any:
+    settings = ApiSettings(valkey_url=nodes.url, valkey_cluster=True, jwt_secret="s" * 32,
+                           valkey_timeout_s=0.3, valkey_pool_size=POOL)
+    return connect(settings.valkey_url, settings)
+
+
+async def all_read(client: Any, keys_: list[str]) -> bool:
+    """Whether every key reads back, within a few seconds (timed-out or refused connections
+    are remade on next use)."""
+    for _ in range(50):
+        if set(await asyncio.gather(*(read(client, k) for k in keys_))) == {"ok"}:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 def keys_by_node(nodes: Cluster) -> dict[int, list[str]]:
@@ -78,9 +107,7 @@ async def read_pipelined(client: Any, keys_: list[str]) -> str:
 
 async def test_a_frozen_node_fails_only_the_round_trips_that_need_it(nodes: Cluster) -> None:
     owned = keys_by_node(nodes)
-    settings = ApiSettings(valkey_url=nodes.url, valkey_cluster=True, jwt_secret="s" * 32,
-                           valkey_timeout_s=0.3)
-    client = connect(settings.valkey_url, settings)
+    client = api_client(nodes)
     try:
         assert await read(client, owned[nodes.nodes[1].port][0]) == "ok"
         # The node every fresh slot map names first (slot 0's owner, the default node) and the
@@ -104,11 +131,37 @@ async def test_a_frozen_node_fails_only_the_round_trips_that_need_it(nodes: Clus
                 assert set(on_healthy) == {"ok"}, on_healthy
         finally:
             os.kill(server.pid, signal.SIGCONT)
-        everything = [k for ks in owned.values() for k in ks]
-        for _ in range(50):  # the frozen node's timed-out connections reconnect on next use
-            if set(await asyncio.gather(*(read(client, k) for k in everything))) == {"ok"}:
-                break
-            await asyncio.sleep(0.1)
-        assert set(await asyncio.gather(*(read(client, k) for k in everything))) == {"ok"}
+        assert await all_read(client, [k for ks in owned.values() for k in ks])
+    finally:
+        await client.aclose()
+
+
+async def test_a_restarted_node_is_used_again(nodes: Cluster, cluster_root: Path) -> None:
+    owned = keys_by_node(nodes)
+    client = api_client(nodes)
+    index = 1
+    down = nodes.nodes[index]
+    try:
+        assert await all_read(client, [k for ks in owned.values() for k in ks])
+        down.stop()
+        # More failed sends than the node's pool holds, single and pipelined.
+        for _ in range(3):
+            reads = await asyncio.gather(*(read(client, k) for k in owned[down.port]),
+                                         read_pipelined(client, owned[down.port]))
+            assert "ok" not in reads
+        nodes.nodes[index] = valkey_cluster.start_node(
+            cluster_root / valkey_cluster.node_name(index), down.port,
+            name=valkey_cluster.node_name(index))
+        ports = [s.port for s in nodes.nodes]
+        await asyncio.to_thread(valkey_cluster.wait_until,
+                                lambda: valkey_cluster.all_ok(ports), "cluster_state:ok")
+        # The restarted node has no data (no persistence here): write its keys again.
+        plain = valkey.Valkey(port=down.port)
+        try:
+            for key in owned[down.port]:
+                plain.set(key, key)
+        finally:
+            plain.close()
+        assert await all_read(client, [k for ks in owned.values() for k in ks])
     finally:
         await client.aclose()
