@@ -49,12 +49,14 @@ def save(results: dict[str, Any], name: str) -> Path:
 
 
 def append(results: dict[str, Any], charts: list[Path]) -> None:
-    """Append the run's section to BENCHMARKS.md and point its latest-charts block at `charts`."""
+    """Append the run's section to BENCHMARKS.md and, for a full run, point its latest-charts
+    block at `charts` (a QUICK run leaves out the 100k and cluster charts, so the last full
+    run's stay linked; its own are in its section)."""
     BENCHMARKS.touch()
     text = BENCHMARKS.read_text()
     images = "\n".join(f"![{c.stem}]({c.as_posix()})" for c in charts)
     block = f"{LATEST[0]}\nLatest charts ({results['when']}):\n\n{images or 'none'}\n{LATEST[1]}"
-    if LATEST[0] in text and LATEST[1] in text:
+    if not results.get("quick") and LATEST[0] in text and LATEST[1] in text:
         head, rest = text.split(LATEST[0], 1)
         text = head + block + rest.split(LATEST[1], 1)[1]
     BENCHMARKS.write_text(text.rstrip("\n") + "\n\n" + table(results, charts) + "\n")

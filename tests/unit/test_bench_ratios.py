@@ -73,6 +73,12 @@ def test_append_rewrites_the_latest_charts_block(tmp_path: Path,
     assert "stale" not in text
     assert "Latest charts (now):\n\n![s-http](bench/results/s-http.png)\n" in text
     assert text.index("## Run old") < text.index("## Run now")
+    # A QUICK run appends its section (with its charts) but leaves the full run's linked.
+    report.append({**results, "when": "later", "quick": True},
+                  [Path("bench/results/q-http.png")])
+    text = md.read_text()
+    assert "Latest charts (now):\n\n![s-http](bench/results/s-http.png)\n" in text
+    assert text.index("## Run now") < text.index("## Run later")
 
 
 def test_cdf_and_floor_lines() -> None:
