@@ -168,7 +168,8 @@ class IndexEntry:
     @classmethod
     def from_json(cls, raw: bytes) -> IndexEntry:
         data = orjson.loads(raw)
-        return cls(tuple((f, v) for f, v in data["s"]), tuple((f, s) for f, s in data["n"]))
+        # map(tuple): each element is a 2-item JSON array, so this is the (field, value) pair.
+        return cls(tuple(map(tuple, data["s"])), tuple(map(tuple, data["n"])))
 
 
 def index_entry(car: CarRecord) -> IndexEntry:

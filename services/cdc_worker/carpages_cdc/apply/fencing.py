@@ -35,6 +35,7 @@ from valkey.cluster import ValkeyCluster
 from valkey.crc import key_slot
 from valkey.exceptions import NoScriptError
 
+from carpages_cdc.cache.command_list import CommandList
 from carpages_cdc.position import TOKEN_FLOOR
 
 FENCED_WRITE = """
@@ -167,8 +168,11 @@ class Fence:
     def __call__(self, pipe: Any, ids: Sequence[int],
                  read: tuple[str, Sequence[bytes | None]] | None) -> None:
         entities = list(self.entities if self.entities is not None else ids)
-        commands = [command for command, _options in queued_commands(pipe)]
-        pipe.reset()
+        if isinstance(pipe, CommandList):
+            commands = pipe.commands
+        else:  # a valkey-py pipeline (the slug map's transaction)
+            commands = [command for command, _options in queued_commands(pipe)]
+            pipe.reset()
         expected = dict(zip(ids, read[1], strict=True)) if read is not None else {}
         if self.before_write is not None:
             self.before_write()

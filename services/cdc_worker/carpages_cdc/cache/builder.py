@@ -24,6 +24,7 @@ from carpages_shared.progress import ProgressFn
 from carpages_cdc.cache import writer as cache_writer
 from carpages_cdc.cache.batch_reads import Connect, CountingQuery, chunks
 from carpages_cdc.cache.bulk_pipeline import bulk_pipeline
+from carpages_cdc.cache.command_list import CommandList
 from carpages_cdc.cache.paused_gc import collector_paused
 from carpages_cdc.cache.read_ahead import read_ahead
 from carpages_cdc.cache.rebuild_lock import RebuildLock, RebuildRunning
@@ -119,7 +120,8 @@ class CacheBuilder:
         changed."""
         raw = self.client.hmget(keys.memberships(build), [str(c) for c in batch])
         old = {c: IndexEntry.from_json(r) if r else None for c, r in zip(batch, raw, strict=True)}
-        pipe = self.client.pipeline(transaction=False)
+        # A fenced batch goes to the fence's script as a list of commands, never as a pipeline.
+        pipe: Any = CommandList() if fence is not None else self.client.pipeline(transaction=False)
         changed = cache_writer.write_cars(pipe, build, batch, cars, old)
         if changed:
             # Once per batch that changed, not for every batch after the first change.
@@ -152,8 +154,7 @@ class CacheBuilder:
         with read_ahead(lambda batch: car_rows.load_buyers(query, batch),
                         list(chunks(ids, self.batch_size))) as loaded:
             for batch, buyers in loaded:
-                pipe = (bulk_pipeline(self.client) if fence is None
-                        else self.client.pipeline(transaction=False))
+                pipe: Any = bulk_pipeline(self.client) if fence is None else CommandList()
                 for buyer in buyers.values():
                     cache_writer.write_buyer(pipe, buyer)
                 if fence is None:

@@ -146,14 +146,16 @@ def update_index(pipe: Pipeline, build: int, car_id: int, old: IndexEntry,
     Same end state as remove_index + add_index (the universe, the card and popularity are
     rewritten by the caller anyway), but a price change costs one ZADD instead of ~50 commands.
     """
-    old_sets, new_sets = set(old.sets), set(new.sets)
-    for field, value in old_sets - new_sets:
-        pipe.srem(keys.set_index(build, field, value), car_id)
-    added = [(field, value) for field, value in new.sets if (field, value) not in old_sets]
-    for field, value in added:
-        pipe.sadd(keys.set_index(build, field, value), car_id)
-    for field, value in added:
-        pipe.sadd(keys.set_values(build, field), value)
+    added: list[tuple[str, str]] = []
+    if old.sets != new.sets:  # most changes (a price, a km reading) move no set membership
+        old_sets, new_sets = set(old.sets), set(new.sets)
+        for field, value in old_sets - new_sets:
+            pipe.srem(keys.set_index(build, field, value), car_id)
+        added = [(field, value) for field, value in new.sets if (field, value) not in old_sets]
+        for field, value in added:
+            pipe.sadd(keys.set_index(build, field, value), car_id)
+        for field, value in added:
+            pipe.sadd(keys.set_values(build, field), value)
     old_scores, new_scores = dict(old.scores), dict(new.scores)
     for field in old_scores.keys() - new_scores.keys():
         pipe.zrem(keys.numeric_index(build, field), str(car_id))
