@@ -10,9 +10,9 @@ committed when it stopped (SIGTERM finishes and commits the batch in hand), so e
 no backlog. Per run: the change-to-visible time (every page in Valkey shows the new price:
 bench.freshness), the applier's sustained cars/s and CPU seconds per 1,000 rows
 (bench.cdc_throughput). `--profile SIDE` records one extra run of SIDE under py-spy (collapsed
-stacks, every thread, idle included) and prints where its time went.
+stacks of whichever thread holds the GIL: where its CPU goes) and prints the top functions.
 
-`--identity` checks, instead, that both appliers leave byte-identical caches: the bootstrap
+`--identity` first checks that both appliers leave byte-identical caches: the bootstrap
 cache is copied into a second Valkey database, each side applies the same changes (a bulk price
 change, a lookup rename reaching many cars, cars leaving and coming back, child rows, buyers'
 rows) into its own database from its own consumer group, and every key of the two databases is
