@@ -14,6 +14,7 @@ from typing import Any
 
 from carpages_api.listing import pinning
 from carpages_api.listing.cache import Candidates
+from carpages_api.reco import blas
 from carpages_api.reco.model import ModelRanker, Serving
 from carpages_api.reco.ranking import Viewer
 from carpages_api.reco.sync import build_table
@@ -33,6 +34,8 @@ def measure(candidates: int, repeats: int = 300) -> dict[str, Any]:
     """p50/p99 milliseconds to order `candidates` live cars for one known buyer."""
     model, entries = synthetic(candidates, buyers=20_000, k=32)
     window = ApiSettings.model_fields["page_window"].default
+    # The API's own BLAS thread count (its lifespan sets it), so the figure is the API's.
+    blas.limit(ApiSettings.model_fields["blas_threads"].default)
     ranker = ModelRanker(client=None, fallback=_NoFallback(), sorted_prefix=window)
     ranker._serving = Serving(model, build_table(model, entries))  # no Valkey: set it directly
     found = Candidates([car_id for car_id, _ in entries], {}, 0.0)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from carpages_api import errors
 from carpages_api.bootstrap import bootstrap
 from carpages_api.metrics import Metrics, MetricsMiddleware
+from carpages_api.reco import blas
 from carpages_api.settings import ApiSettings
 from carpages_api.web import baseline, contract, dedicated, health, listing
 from carpages_api.web.dedicated_lane import DedicatedLane, ReplayFailure
@@ -103,6 +104,9 @@ def app_from_environment() -> FastAPI:
     """The app for the `API_*` settings in the environment: the factory a server imports by name
     (Granian builds the app in its worker process, so it cannot be handed a built app)."""
     settings = ApiSettings()  # type: ignore[call-arg]  # values come from the environment
-    # In the serving process itself: one log format for the app's and the server's lines.
+    # In the serving process itself: one log format for the app's and the server's lines, and
+    # the scoring product's thread count (process-wide, so not in create_app, which tests call
+    # next to their own reference computations).
     logs.configure(settings.log_level)
+    blas.limit(settings.blas_threads)
     return create_app(settings)

@@ -45,6 +45,10 @@ class ApiSettings(BaseSettings):
     page_window: int = Field(1000, ge=1, description="deepest result position a page may reach")
     max_filter_values: int = Field(50, ge=1)
     reco_enabled: bool = Field(True, description="order `reco` listings with the LightFM model")
+    blas_threads: int = Field(
+        1, ge=1, description="threads of the ranker's scoring product (OpenBLAS): one, as the "
+                             "event loop already keeps a core busy (more only lengthened the "
+                             "ranking's tail); give every API process the same value")
     l1_cache: bool = Field(
         True, description="keep dedicated-page inputs and anonymous listing pages in process "
                           "memory, exact by Valkey client tracking on the primary (off in "
