@@ -80,7 +80,8 @@ class WorkerSettings(BaseSettings):
         "batches (aiokafka's 16 KiB default made one produce round per ~14 rows)")
     request_timeout_ms: int = Field(15000, ge=1000)
     fast_rows: bool = Field(
-        True, description="decode binlog rows with decoders compiled per table layout and "
+        True, description="decode binlog rows with decoders compiled per table layout, parse "
+        "each table map layout once (not once per transaction), and "
         "encode messages straight to JSON (same values and bytes as the library and the "
         "pydantic model, at several times the rows per CPU-second); false = the library's "
         "row decoding and the model's encoding, to compare or to rule the fast path out")

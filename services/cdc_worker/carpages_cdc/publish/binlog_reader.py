@@ -29,7 +29,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 
 from carpages_cdc import event_codec
 from carpages_cdc.position import Checkpoint
-from carpages_cdc.publish import binlog_server, row_decoder
+from carpages_cdc.publish import binlog_server, row_decoder, table_maps
 from carpages_cdc.settings import CDC_SCHEMA, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class BinlogReader:
         # binlog_heartbeat_s so an idle stream is not mistaken for a dead one.
         params["read_timeout"] = max(10, int(self.settings.binlog_heartbeat_s * 4))
         params["connect_timeout"] = binlog_server.CONNECT_TIMEOUT_S
+        if self.settings.fast_rows:
+            table_maps.install()  # one parse per table layout, not per transaction
         return BinLogStreamReader(
             connection_settings=params, server_id=self.settings.replica_server_id(),
             log_file=self.start.file, log_pos=self.start.pos, resume_stream=True,
