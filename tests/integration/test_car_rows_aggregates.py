@@ -1,5 +1,6 @@
 """Aggregated child reads (one JSON array / id list per car or buyer) give exactly what reading
-the rows gives, and an aggregate cut short by group_concat_max_len is read again row by row."""
+the rows gives, and an aggregate cut short by group_concat_max_len is read again row by row:
+with the statements sent one by one, and in one round trip (a multi-statements connection)."""
 
 from __future__ import annotations
 
@@ -11,26 +12,42 @@ import pymysql
 import pytest
 from carpages_local import stack
 from carpages_shared import car_rows
+from pymysql.constants import CLIENT
 
 
 class Reader:
-    """Runs statements on one connection, counting them."""
+    """Runs statements on one connection one by one, counting them."""
 
     def __init__(self, conn: pymysql.connections.Connection[Any]) -> None:
-        self.conn = conn
+        self.query = car_rows.connection_query(conn)
         self.statements = 0
 
     def __call__(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
         self.statements += 1
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
+        return self.query(sql, params)
 
 
-@pytest.fixture
-def reader(stack_env: stack.StackEnv, seeded_db: str) -> Iterator[Reader]:
-    conn = stack.connect(stack_env.mysql_port, database=seeded_db, autocommit=True)
-    yield Reader(conn)
+class OneRoundTrip(Reader):
+    """Also sends a load's statements together (`many`), counting each and the round trips."""
+
+    def __init__(self, conn: pymysql.connections.Connection[Any]) -> None:
+        super().__init__(conn)
+        self.round_trips = 0
+
+    def many(self, statements: Sequence[car_rows.Statement]) -> list[car_rows.Rows]:
+        assert self.query.multi
+        self.statements += len(statements)
+        self.round_trips += 1
+        return self.query.many(statements)
+
+
+@pytest.fixture(params=["one by one", "one round trip"])
+def reader(request: pytest.FixtureRequest, stack_env: stack.StackEnv,
+           seeded_db: str) -> Iterator[Reader]:
+    multi = request.param == "one round trip"
+    conn = stack.connect(stack_env.mysql_port, database=seeded_db, autocommit=True,
+                         client_flag=CLIENT.MULTI_STATEMENTS if multi else 0)
+    yield OneRoundTrip(conn) if multi else Reader(conn)
     conn.close()
 
 
@@ -80,6 +97,8 @@ def test_aggregates_cut_short_are_read_again_row_by_row(reader: Reader) -> None:
         reader("SET SESSION group_concat_max_len = DEFAULT", ())
     # 6 + 4 statements, plus the row-by-row re-reads of images, features and seen cars.
     assert reader.statements - before - 2 == 10 + 3
+    if isinstance(reader, OneRoundTrip):
+        assert reader.round_trips == 2 * 2  # one per load, whole and cut
     assert {c: asdict(r) for c, r in cut_cars.items()} == {
         c: asdict(r) for c, r in whole_cars.items()}
     assert {b: asdict(r) for b, r in cut_buyers.items()} == {

@@ -74,7 +74,11 @@ class WorkerSettings(BaseSettings):
     heartbeat_interval_s: float = Field(5.0, gt=0, description="heartbeat row period")
     binlog_heartbeat_s: float = Field(1.0, gt=0, description="master heartbeat when idle")
     lease_ttl_s: float = Field(15.0, gt=0)
-    producer_linger_ms: int = Field(5, ge=0)
+    producer_linger_ms: int = Field(
+        0, ge=0, description="0 = a message goes out with the next produce request: while one "
+        "is in flight the next batch fills by itself, so a bulk change still sends large "
+        "batches, and a single-row change is not held back (5 ms cost ~10 ms of freshness p50 "
+        "at 200 rows/s and no bulk throughput)")
     producer_batch_bytes: int = Field(
         262_144, ge=16_384, description="per-partition batch: a bulk change sends few large "
         "batches (aiokafka's 16 KiB default made one produce round per ~14 rows)")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pymysql
 from carpages_shared.dsn import mysql_params
+from pymysql.constants import CLIENT
 
 from carpages_cdc.cache import valkey_client
 from carpages_cdc.cache.builder import CacheBuilder
@@ -31,8 +32,10 @@ def valkey(settings: WorkerSettings, timeout_s: float | None = None) -> Any:
 def mysql(settings: WorkerSettings) -> Callable[[], pymysql.connections.Connection[Any]]:
     """A connect() for the application database with bounded connect, read and write waits."""
     # read_timeout is generous: a full rebuild's batch read of 2,000 cars is one long answer.
+    # Multi-statements: a batch's reads go in one round trip (car_rows.ConnectionQuery.many);
+    # every statement the worker sends is fixed text with driver-escaped parameters.
     params = {"connect_timeout": 5, "read_timeout": 300, "write_timeout": 60,
-              **mysql_params(settings.mysql_url)}
+              "client_flag": CLIENT.MULTI_STATEMENTS, **mysql_params(settings.mysql_url)}
 
     def connect() -> pymysql.connections.Connection[Any]:
         return pymysql.connect(**params)

@@ -40,3 +40,8 @@ class CountingQuery:
     def __call__(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
         self.statements += 1
         return self._run(sql, params)
+
+    def many(self, statements: Sequence[car_rows.Statement]) -> list[car_rows.Rows]:
+        """Several statements, in one round trip when the connection allows it."""
+        self.statements += len(statements)
+        return self._run.many(statements)

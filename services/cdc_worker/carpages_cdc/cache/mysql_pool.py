@@ -31,6 +31,12 @@ class Lent:
         self._pool = pool
         self._conn: Connection | None = conn
 
+    @property
+    def client_flag(self) -> int:
+        """The underlying connection's capability flags (e.g. multi-statements)."""
+        assert self._conn is not None, "connection already returned"
+        return int(self._conn.client_flag)
+
     def cursor(self) -> Any:
         """A cursor of the underlying connection."""
         assert self._conn is not None, "connection already returned"
