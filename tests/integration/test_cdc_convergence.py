@@ -71,12 +71,13 @@ class Poisoned(CacheBuilder):
 
     poisoned: set[int]
 
-    def build_cars(self, car_ids: Iterable[int], fence: Any = None) -> BuildStats:
+    def build_cars(self, car_ids: Iterable[int], fence: Any = None,
+                   build: int | None = None) -> BuildStats:
         ids = list(car_ids)
         bad = self.poisoned.intersection(ids)
         if bad:
             raise ValueError(f"cannot assemble cars {sorted(bad)}")
-        return super().build_cars(ids, fence=fence)
+        return super().build_cars(ids, fence=fence, build=build)
 
 
 def test_a_car_that_cannot_be_built_is_quarantined_then_repaired(

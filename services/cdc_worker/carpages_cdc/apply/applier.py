@@ -90,7 +90,8 @@ class Applier:
                         records = None  # the new log is replayed from its start
                         await self._rebuild_after_broker_reset()
                         continue
-                    if await asyncio.to_thread(self.valkey_restarts.restarted_with_data):
+                    if (self.valkey_restarts.due() and
+                            await asyncio.to_thread(self.valkey_restarts.restarted_with_data)):
                         await self._full_rebuild("valkey_restart")
                     await self._watch_build()
                     if records:
@@ -202,7 +203,8 @@ class Applier:
         work = batch.work
         if not work.is_empty():
             started = time.monotonic()
-            applied = await asyncio.to_thread(self.cache.apply, work)
+            # In the generation _watch_build just read: the builder need not read it again.
+            applied = await asyncio.to_thread(self.cache.apply, work, False, self.build)
             took = time.monotonic() - started
             if took > SLOW_BATCH_S:  # lag is a metric; a slow batch says what it was made of
                 log.info("slow batch: %d messages -> %d cars, %d buyers in %.2fs (%d stale)",

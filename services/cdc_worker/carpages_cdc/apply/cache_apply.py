@@ -29,7 +29,8 @@ from carpages_cdc.transient import is_transient
 
 log = logging.getLogger(__name__)
 
-Build = Callable[[Fence, list[int]], Any]
+Build = Callable[[Fence, list[int], int | None], Any]
+"""Builds a batch of entities with a fence, in the given generation (None = the current one)."""
 
 
 @dataclass
@@ -66,17 +67,28 @@ class CacheApplier:
         self.script = builder.client.register_script(FENCED_WRITE)
         self.quarantine = Quarantine(builder.client)
         self.kinds = {
-            "cars": _Kind("cars", lambda fence, ids: builder.build_cars(ids, fence=fence),
-                          keys.car_position),
-            "buyers": _Kind("buyers", lambda fence, ids: builder.build_buyers(ids, fence=fence),
-                            keys.buyer_position),
-            "slugs": _Kind("slugs", lambda fence, ids: builder.build_slugs(fence=fence),
+            "cars": _Kind("cars", lambda fence, ids, build: builder.build_cars(
+                ids, fence=fence, build=build), keys.car_position),
+            "buyers": _Kind("buyers", lambda fence, ids, build: builder.build_buyers(
+                ids, fence=fence, build=build), keys.buyer_position),
+            "slugs": _Kind("slugs", lambda fence, ids, build: builder.build_slugs(fence=fence),
                            lambda _: keys.slugs_position(), fixed=True),
         }
 
+    def warm(self) -> None:
+        """Open a pooled MySQL connection and load the fenced script now, so the first change
+        after start-up does not pay for them (a new connection alone cost ~60 ms there).
+        Best effort: a dependency that is away is simply met later by `apply`."""
+        try:
+            self.builder.connect().close()
+            self.builder.client.script_load(FENCED_WRITE)
+        except Exception as exc:  # the loop's own retries meet an outage later
+            log.info("warm-up skipped: %s", exc)
+
     # ------------------------------------------------------------------ a batch
-    def apply(self, work: Work, force: bool = False) -> Applied:
-        """Rebuild everything `work` names (selectors are resolved first, in one query each).
+    def apply(self, work: Work, force: bool = False, build: int | None = None) -> Applied:
+        """Rebuild everything `work` names (selectors are resolved first, in one query each),
+        in generation `build` (None = read the current one).
 
         Transient errors propagate (the caller retries the whole batch later: every write is
         idempotent); an entity that cannot be built is quarantined and the rest is written.
@@ -90,7 +102,7 @@ class CacheApplier:
                 continue
             if name != "slugs":
                 self.metrics.rebuild_size.labels(name).observe(len(tokens))
-            refused, failed = self._isolated(self.kinds[name], dict(tokens), force)
+            refused, failed = self._isolated(self.kinds[name], dict(tokens), force, build)
             done.refused += refused
             done.quarantined += len(failed)
             if failed:
@@ -107,15 +119,15 @@ class CacheApplier:
             conn.close()
 
     # ------------------------------------------------------------------ isolation
-    def _isolated(self, kind: _Kind, tokens: dict[int, str],
-                  force: bool) -> tuple[int, list[int]]:
+    def _isolated(self, kind: _Kind, tokens: dict[int, str], force: bool,
+                  build: int | None = None) -> tuple[int, list[int]]:
         """Write `tokens`' entities; (refused as stale, entities that cannot be built).
 
         A non-transient failure splits the batch in halves until the failing entities stand
         alone: O(k log n) builds for k bad entities, and every good one is written.
         """
         try:
-            return self._fenced(kind, tokens, force), []
+            return self._fenced(kind, tokens, force, build), []
         except Exception as exc:
             if is_transient(exc) or not tokens:
                 raise
@@ -127,13 +139,14 @@ class CacheApplier:
             half = len(ids) // 2
             refused, failed = 0, []
             for part in (ids[:half], ids[half:]):
-                r, f = self._isolated(kind, {i: tokens[i] for i in part}, force)
+                r, f = self._isolated(kind, {i: tokens[i] for i in part}, force, build)
                 refused += r
                 failed += f
             return refused, failed
 
     # ------------------------------------------------------------------ fencing
-    def _fenced(self, kind: _Kind, tokens: Mapping[int, str], force: bool) -> int:
+    def _fenced(self, kind: _Kind, tokens: Mapping[int, str], force: bool,
+                build: int | None = None) -> int:
         """Build until every entity is written or refused as stale; how many were refused.
 
         Terminates: each refusal either drops at least one stale entity, or counts as a
@@ -147,7 +160,7 @@ class CacheApplier:
                           entities=list(pending) if kind.fixed else None, force=force,
                           before_write=self.before_write)
             try:
-                kind.build(fence, sorted(pending))
+                kind.build(fence, sorted(pending), build)
                 return refused
             except FenceRefused as exc:
                 # Stale: a newer change's rebuild already wrote these. Conflicted: memberships
@@ -165,19 +178,20 @@ class CacheApplier:
                 conflicts += 1
                 self.metrics.fence_conflicts.labels(kind.name).inc()
                 if conflicts >= self.retries and len(pending) > 1:
-                    return refused + self._one_by_one(kind, pending, force)
+                    return refused + self._one_by_one(kind, pending, force, build)
                 if conflicts >= self.retries:
                     raise ContentionPersisted(f"{kind.name} {sorted(pending)} kept conflicting "
                                               f"after {conflicts} attempts") from exc
         return refused
 
-    def _one_by_one(self, kind: _Kind, pending: dict[int, str], force: bool) -> int:
+    def _one_by_one(self, kind: _Kind, pending: dict[int, str], force: bool,
+                    build: int | None) -> int:
         """Fallback for a batch whose memberships keep moving: the smallest write windows."""
         log.warning("%s batch kept conflicting; writing %d entities one at a time", kind.name,
                     len(pending))
         refused = 0
         for entity, token in sorted(pending.items()):
-            refused += self._fenced(kind, {entity: token}, force)
+            refused += self._fenced(kind, {entity: token}, force, build)
         return refused
 
     def _drop_stale(self, kind: _Kind, pending: dict[int, str]) -> int:

@@ -95,6 +95,7 @@ async def run(settings: WorkerSettings) -> int:
         dead_letters, consumer = clients
         stack.push_async_callback(dead_letters.stop)
         stack.push_async_callback(consumer.stop)
+        await asyncio.to_thread(cache.warm)
         applier = Applier(settings, consumer, dead_letters, builder, cache, metrics, stop)
         loop.current = applier
         log.info("applier consuming %d topics as group %r", len(topics), settings.group_id)

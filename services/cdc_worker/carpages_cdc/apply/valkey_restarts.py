@@ -39,6 +39,11 @@ class ValkeyRestarts:
         """A connection was lost: look at the next chance."""
         self.suspected = True
 
+    def due(self) -> bool:
+        """Whether `restarted_with_data` would look now (no I/O: the loop asks before it hands
+        the look to a thread, so most turns cost nothing)."""
+        return self.suspected or time.monotonic() >= self.next_look
+
     def restarted_with_data(self) -> bool:
         """Blocking: True when Valkey holds a cache written under another Valkey run. The mark
         is left as it is: the full rebuild this asks for moves it (the builder marks its build

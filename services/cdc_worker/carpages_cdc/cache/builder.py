@@ -89,13 +89,20 @@ class CacheBuilder:
             close_pool()
 
     # ------------------------------------------------------------------ incremental
-    def build_cars(self, car_ids: Iterable[int], fence: FencedWrite | None = None) -> BuildStats:
-        """Rebuild the given cars in the current generation (removing any no longer live)."""
+    def build_cars(self, car_ids: Iterable[int], fence: FencedWrite | None = None,
+                   build: int | None = None) -> BuildStats:
+        """Rebuild the given cars in the current generation (removing any no longer live).
+
+        `build`: the generation the caller just read (the applier reads it every loop turn);
+        None = read it here. A generation switched in between is the caller's to notice: the
+        applier re-applies its recent cars when it sees the switch.
+        """
         started = time.monotonic()
-        current = current_build(self.client)
-        if current is None:
-            raise NoBuild("no listing build yet; run `cdc_worker rebuild`")
-        build = current[0]
+        if build is None:
+            current = current_build(self.client)
+            if current is None:
+                raise NoBuild("no listing build yet; run `cdc_worker rebuild`")
+            build = current[0]
         ids = sorted(set(car_ids))
         conn = self.connect()
         query = CountingQuery(conn)
@@ -134,9 +141,10 @@ class CacheBuilder:
             fence(pipe, batch, (keys.memberships(build), raw))
         return changed
 
-    def build_buyers(self, buyer_ids: Iterable[int],
-                     fence: FencedWrite | None = None) -> BuildStats:
-        """Rebuild the dynamic keys of the given buyers."""
+    def build_buyers(self, buyer_ids: Iterable[int], fence: FencedWrite | None = None,
+                     build: int | None = None) -> BuildStats:
+        """Rebuild the dynamic keys of the given buyers (`build`, when known, only labels the
+        stats: buyers' keys belong to no generation)."""
         started = time.monotonic()
         ids = sorted(set(buyer_ids))
         conn = self.connect()
@@ -145,8 +153,10 @@ class CacheBuilder:
             self._write_buyers(query, ids, fence)
         finally:
             conn.close()
-        current = current_build(self.client)
-        return BuildStats(current[0] if current else 0, 0, 0, len(ids), query.statements,
+        if build is None:
+            current = current_build(self.client)
+            build = current[0] if current else 0
+        return BuildStats(build, 0, 0, len(ids), query.statements,
                           time.monotonic() - started, False)
 
     def _write_buyers(self, query: CountingQuery, ids: list[int], fence: FencedWrite | None) -> int:
