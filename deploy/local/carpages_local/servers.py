@@ -225,6 +225,15 @@ def valkey_binary(name: str = "valkey-server") -> str:
     return str(path)
 
 
+SET_MAX_INTSET_ENTRIES = 262_144
+"""Integer sets up to this size stay intsets (sorted arrays, 2-4 B a member) instead of hash
+tables (~38 B a member). The listing's feature and facet sets hold car ids: at 10k cars this
+took Valkey's bytes per live car from 1.32x to 1.22x the cached values. An add or remove is a
+binary search and a move of the tail: ~8 us against ~1.5 us at 100k members, paid only when a
+membership changes; SINTER costs the same, and a set past the limit turns into a hash table by
+itself. Production Valkeys get the same setting (docs/operations.md)."""
+
+
 def start_valkey(root: Path, port: int | None = None, extra: list[str] | None = None) -> Server:
     """Start a private Valkey without persistence."""
     port = port or free_port()
@@ -232,7 +241,8 @@ def start_valkey(root: Path, port: int | None = None, extra: list[str] | None = 
     log = root / "valkey.log"
     argv = [valkey_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
             "--appendonly", "no", "--dir", str(root), "--logfile", str(log),
-            "--protected-mode", "no", *(extra or [])]
+            "--protected-mode", "no", "--set-max-intset-entries", str(SET_MAX_INTSET_ENTRIES),
+            *(extra or [])]
     proc = _spawn(argv, root / "valkey.out")
     _wait(lambda: _port_open(port), "valkey-server", proc, log)
     return Server("valkey", proc.pid, port)
