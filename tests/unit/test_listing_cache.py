@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from carpages_api.errors import ApiError
 from carpages_api.listing import pinning
-from carpages_api.listing.cache import Lru, Ranked, Snapshot, deadline
+from carpages_api.listing.cache import Candidates, Lru, Ranked, Snapshot, deadline
 from carpages_api.listing.generation import Generation
+from carpages_api.listing.members import Members
 from carpages_api.listing.parsed_queries import ParsedQueries
 from carpages_api.listing.parsing import parse_query
 from carpages_api.listing.query import Limits
@@ -82,6 +83,8 @@ def test_vectorised_snapshot_equals_the_reference(ranked: list[int], members: se
     candidates = sorted(members)
     order = Ranked(pinning.ordered(ranked, candidates))
     assert order.order.tolist() == pinning.snapshot(ranked, candidates, set())
+    prepared = Members.of(np.asarray(candidates, dtype=np.int64))
+    assert pinning.ordered(ranked, candidates, members=prepared).tolist() == order.order.tolist()
     assert order.seen_last(sorted(seen)).tolist() == pinning.snapshot(ranked, candidates, seen)
 
 
@@ -121,6 +124,18 @@ def test_same_members_equals_comparing_sorted_arrays(members: list[int], other: 
             np.sort(ranked_array), expected)
     wide = np.asarray([0, 1 << 50], dtype=np.int64)
     assert pinning.same_members(wide[::-1].copy(), wide)
+
+
+def test_a_cached_copy_prepares_its_members_once_and_its_array_read_only() -> None:
+    """The model ranker keeps rows per read-only candidate array (reco.candidate_rows)."""
+    copy = Candidates([30, 10, 20], {}, 0.0)
+    assert not copy.array.flags.writeable
+    assert copy.members is copy.members
+    assert copy.members.sorted.tolist() == [10, 20, 30]
+    assert pinning.ordered(np.array([20, 30, 10]), copy.array, members=copy.members
+                           ).tolist() == [20, 30, 10]
+    assert pinning.ordered(np.array([20, 20, 10]), copy.array, members=copy.members
+                           ).tolist() == [20, 10, 30]
 
 
 @settings(deadline=None)

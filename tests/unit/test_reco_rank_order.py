@@ -3,7 +3,9 @@ ranker does, then one stable sort (equal scores keep the candidates' order).
 
 With a sorted prefix the head must be exactly the reference's head and the rest all present:
 sorted when the ranker sorted everything, else in the candidates' order. Vectors are small
-integers, so many scores tie exactly whatever the order of the floating-point sums.
+integers, so many scores tie exactly whatever the order of the floating-point sums. Candidate
+arrays come writable and read-only (the listing's: their rows are kept per table), each ranked
+twice, so a kept lookup must give the same order as a fresh one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from carpages_api.reco.items import ItemTable
 from carpages_api.reco.loader import LoadedModel
 from carpages_api.reco.model import ModelRanker, Serving
 from carpages_api.reco.ranking import Viewer
-from carpages_api.reco.scoring import GATHER_BELOW, user_vector
+from carpages_api.reco.scoring import GATHER_BELOW, descending_keys, sort_keys, user_vector
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 class NoFallback:
@@ -49,13 +53,23 @@ def serving_with_ties(rng: np.random.Generator, cars: int, buyers: int = 50, k: 
     return Serving(model, ItemTable.build(ids, vectors, known))
 
 
-def candidates_of(rng: np.random.Generator, serving: Serving, share: float) -> np.ndarray:
-    """Distinct candidates in a random order: a share of the table plus a few unknown ids."""
+def candidates_of(rng: np.random.Generator, serving: Serving, share: float,
+                  read_only: bool = False) -> np.ndarray:
+    """Distinct candidates in a random order: a share of the table plus a few unknown ids
+    (`read_only`: as the listing's cached copies hand them to the ranker)."""
     ids = serving.table.ids
     picked = rng.choice(ids, size=max(1, int(len(ids) * share)), replace=False)
     unknown = np.arange(1, 1 + len(ids) // 50, dtype=np.int64) * 7 + 3
     both: np.ndarray = rng.permutation(np.concatenate([picked, unknown]))
+    both.flags.writeable = not read_only
     return both
+
+
+def rank_twice(ranker: ModelRanker, candidates: np.ndarray, viewer: Viewer) -> np.ndarray:
+    """The ranker's order, asserted equal when asked again (then from kept rows, if kept)."""
+    first = ranker.rank_array(candidates, viewer)
+    assert ranker.rank_array(candidates, viewer).tolist() == first.tolist()
+    return first
 
 
 def reference(serving: Serving, candidates: np.ndarray, viewer: Viewer) -> np.ndarray:
@@ -106,9 +120,9 @@ def test_selected_head_equals_the_reference(monkeypatch: pytest.MonkeyPatch, vie
         ranker = ModelRanker(client=None, fallback=NoFallback(), sorted_prefix=prefix)
         ranker._serving = serving
         for share in (0.1, 0.9, 1.0):  # gathered rows, then the whole-table product
-            candidates = candidates_of(rng, serving, share)
+            candidates = candidates_of(rng, serving, share, read_only=seed % 2 == 1)
             viewer = VIEWERS[viewer_kind](serving.table.ids.tolist())
-            ranked = ranker.rank_array(candidates, viewer)
+            ranked = rank_twice(ranker, candidates, viewer)
             assert_order(ranked, reference(serving, candidates, viewer), candidates, prefix)
 
 
@@ -119,12 +133,13 @@ def test_full_size_orders_equal_the_reference(prefix: int | None) -> None:
     serving = serving_with_ties(rng, 40_000, k=3)
     ranker = ModelRanker(client=None, fallback=NoFallback(), sorted_prefix=prefix)
     ranker._serving = serving
-    candidates = candidates_of(rng, serving, 1.0)
-    assert len(candidates) > scoring.PARTITION_FROM
-    for make in VIEWERS.values():
-        viewer = make(serving.table.ids.tolist())
-        ranked = ranker.rank_array(candidates, viewer)
-        assert_order(ranked, reference(serving, candidates, viewer), candidates, prefix)
+    for read_only in (False, True):
+        candidates = candidates_of(rng, serving, 1.0, read_only)
+        assert len(candidates) > scoring.PARTITION_FROM
+        for make in VIEWERS.values():
+            viewer = make(serving.table.ids.tolist())
+            ranked = rank_twice(ranker, candidates, viewer)
+            assert_order(ranked, reference(serving, candidates, viewer), candidates, prefix)
 
 
 def test_a_misleading_sample_does_not_change_the_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,3 +178,69 @@ def test_the_generic_scores_are_kept_per_serving() -> None:
     assert swapped.negated_generic is not first
     np.testing.assert_array_equal(swapped.negated_generic,
                                   -(table.vectors @ serving.model.generic))
+
+
+SPECIAL = [0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, 1.0, -1.0, 3.4028235e38,
+           -3.4028235e38, float("inf"), float("-inf")]
+
+
+@settings(deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(SPECIAL), st.floats(width=32, allow_nan=False)),
+                max_size=200))
+def test_descending_keys_order_like_the_keys_of_the_negated_scores(values: list[float]) -> None:
+    """Every pair compares the same way (less, equal, greater) under both keys: the head
+    selection picks and orders exactly what it did from `sort_keys(-scores)`."""
+    scores = np.asarray(values, dtype=np.float32)
+    expected = sort_keys(-scores).astype(np.int64)
+    keys = descending_keys(scores.copy()).astype(np.int64)
+    assert np.array_equal(np.sign(keys[:, None] - keys[None, :]),
+                          np.sign(expected[:, None] - expected[None, :]))
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=300), st.integers(-1, 320), st.integers(0, 3))
+def test_first_smallest_is_the_head_of_a_stable_sort(keys: list[int], count: int,
+                                                     spread: int) -> None:
+    """Few distinct keys, so the boundary of the head usually falls inside a block of ties;
+    positions ascending with gaps, as the admitted positions are."""
+    key_array = np.asarray(keys, dtype=np.uint32) * np.uint32(0x2000_0000 if spread else 1)
+    positions = np.arange(len(keys), dtype=np.intp) * (spread + 1) + spread
+    head = scoring.first_smallest(positions, key_array, count)
+    expected = positions[np.argsort(key_array, kind="stable")][:max(count, 0)]
+    assert head.dtype == np.intp
+    assert head.tolist() == expected.tolist()
+
+
+def test_candidate_rows_are_kept_for_read_only_arrays_only() -> None:
+    """Kept per array and table: the same rows come back for the same read-only array; a
+    writable array (it could change) and a new table (a swap) are looked up afresh."""
+    rng = np.random.default_rng(8)
+    serving = serving_with_ties(rng, 300)
+    frozen = candidates_of(rng, serving, 0.5, read_only=True)
+    rows, complete = serving.candidate_rows.of(frozen)
+    assert rows.tolist() == serving.table.rows(frozen).tolist()
+    assert not complete  # candidates_of adds unknown ids
+    assert serving.candidate_rows.of(frozen)[0] is rows
+    writable = frozen.copy()
+    assert serving.candidate_rows.of(writable)[0] is not serving.candidate_rows.of(writable)[0]
+    swapped = Serving(serving.model, serving.table.changed(
+        np.array([7], dtype=np.int64), np.full((1, 5), 9.0, np.float32), np.array([True])))
+    assert swapped.candidate_rows.of(frozen)[0] is not rows
+    for _ in range(20):  # others push the first out: bounded
+        serving.candidate_rows.of(candidates_of(rng, serving, 0.5, read_only=True))
+    again, _ = serving.candidate_rows.of(frozen)
+    assert again is not rows
+    assert again.tolist() == rows.tolist()
+
+
+def test_unknown_candidates_are_fetched_even_when_their_rows_are_kept() -> None:
+    rng = np.random.default_rng(9)
+    serving = serving_with_ties(rng, 300)
+    ranker = ModelRanker(client=None, fallback=NoFallback())
+    ranker._serving = serving
+    candidates = candidates_of(rng, serving, 0.5, read_only=True)
+    unknown = set(candidates[serving.table.rows(candidates) == 0].tolist())
+    for _ in range(2):
+        ranker._missing.clear()
+        ranker.rank_array(candidates, Viewer())
+        assert ranker._missing == unknown

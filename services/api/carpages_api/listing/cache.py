@@ -40,6 +40,7 @@ from typing import Any, Final, Generic, TypeVar
 import numpy as np
 
 from carpages_api.listing import pinning
+from carpages_api.listing.members import Members
 from carpages_api.listing.query import Filters
 
 K = TypeVar("K", bound=Hashable)
@@ -123,13 +124,22 @@ class Candidates:
 
     @cached_property
     def array(self) -> np.ndarray:
-        """`ids` as int64, made once per copy: array rankers take it without a conversion."""
-        return np.asarray(self.ids, dtype=np.int64)
+        """`ids` as int64, made once per copy: array rankers take it without a conversion.
+        Read-only, so a ranker may keep what it derives from it (the model ranker keeps its
+        table rows: reco.candidate_rows)."""
+        array = np.asarray(self.ids, dtype=np.int64)
+        array.flags.writeable = False
+        return array
 
     @cached_property
     def sorted_array(self) -> np.ndarray:
         """`array` sorted, made once per copy, for checking that an order is a permutation."""
         return np.sort(self.array)
+
+    @cached_property
+    def members(self) -> Members:
+        """`sorted_array` prepared for that check, once per copy (pinning.ordered)."""
+        return Members.of(self.sorted_array)
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,12 +26,11 @@ from typing import Final
 
 import numpy as np
 
+from carpages_api.listing.members import Members
 from carpages_api.reco.ranking import Viewer
 
 ID_BYTES: Final = 4
 HEADER_BYTES: Final = 4
-BITMAP_SPAN_FACTOR: Final = 16
-"""`same_members` marks a bitmap when the candidates span under this many ids each."""
 _PIN = re.compile(r"^(?P<version>[A-Za-z0-9_:\-.]{1,64})\.(?P<token>[0-9a-f]{16})$")
 _VERSION = re.compile(r"[^A-Za-z0-9_:\-.]")
 
@@ -84,38 +83,29 @@ def snapshot(ranked: Sequence[int], candidates: Iterable[int], seen: set[int]) -
 
 
 def ordered(ranked: Sequence[int] | np.ndarray, candidates: Sequence[int] | np.ndarray,
-            sorted_candidates: np.ndarray | None = None) -> np.ndarray:
+            sorted_candidates: np.ndarray | None = None, members: Members | None = None
+            ) -> np.ndarray:
     """`snapshot` with nothing seen, as an int64 array; a ranker that returned exactly a
     permutation of the (distinct) candidates — the usual case — costs one or two sorts and no
-    dicts (`sorted_candidates`: the candidates already sorted, when the caller keeps them)."""
+    dicts (`sorted_candidates`: the candidates already sorted, when the caller keeps them;
+    `members`: those prepared for the check, when the caller keeps them, the cheapest)."""
     order = np.asarray(ranked, dtype=np.int64)
-    members = np.asarray(candidates, dtype=np.int64)
-    if sorted_candidates is None:
-        sorted_candidates = np.sort(members)
-    if len(order) == len(members) and same_members(order, sorted_candidates):
+    size = len(candidates)
+    if members is None:
+        if sorted_candidates is None:
+            sorted_candidates = np.sort(np.asarray(candidates, dtype=np.int64))
+        members = Members.of(sorted_candidates)
+    if len(order) == size and members.permuted_by(order):
         return order
-    return np.asarray(snapshot(order.tolist(), members.tolist(), set()), dtype=np.int64)
+    return np.asarray(snapshot(order.tolist(), np.asarray(candidates, dtype=np.int64).tolist(),
+                               set()), dtype=np.int64)
 
 
 def same_members(order: np.ndarray, sorted_candidates: np.ndarray) -> bool:
-    """Whether `order` sorted equals `sorted_candidates` (both int64, equal lengths).
-
-    Distinct candidates over a span of at most BITMAP_SPAN_FACTOR ids each (car ids are
-    dense) are checked by marking a bitmap: linear, where sorting 100,000 ids costs
-    milliseconds. Otherwise the order is sorted and compared.
-    """
-    if not len(order):
-        return True
-    lo, hi = int(sorted_candidates[0]), int(sorted_candidates[-1])
-    if (hi - lo >= BITMAP_SPAN_FACTOR * len(order)
-            or not np.all(sorted_candidates[1:] > sorted_candidates[:-1])):
-        return np.array_equal(np.sort(order), sorted_candidates)
-    if int(order.min()) < lo or int(order.max()) > hi:
-        return False
-    marks = np.zeros(hi - lo + 1, dtype=bool)
-    marks[order - lo] = True
-    # Every candidate marked by an order of the same length: nothing missing, none repeated.
-    return bool(marks[sorted_candidates - lo].all())
+    """Whether `order` sorted equals `sorted_candidates` (both int64, equal lengths): by a
+    bitmap for distinct candidates over a span of at most `members.BITMAP_SPAN_FACTOR` ids
+    each, else by sorting (see `members.Members`)."""
+    return Members.of(sorted_candidates).permuted_by(order)
 
 
 def pack(ids: Sequence[int], window: int) -> bytes:

@@ -172,7 +172,7 @@ class RecoPath:
             ranked = by_array(candidates.array, viewer, candidates.popularity)
         else:
             ranked = ranker.rank(candidates.ids, viewer, candidates.popularity)
-        found = Ranked(pinning.ordered(ranked, candidates.array, candidates.sorted_array))
+        found = Ranked(pinning.ordered(ranked, candidates.array, members=candidates.members))
         if ranker_key is not None and candidates.deadline:
             size = len(found.order)
             weight = size + 1 + SNAPSHOTS_PER_ORDER * min(size, self.trips.limits.page_window)

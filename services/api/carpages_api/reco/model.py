@@ -104,8 +104,9 @@ class ModelRanker:
         if serving is None:
             fallback = self._fallback.rank(candidates.tolist(), viewer, popularity)
             return np.asarray(fallback, dtype=np.int64)
-        rows = serving.table.rows(candidates)
-        if not rows.all() and len(self._missing) < 100_000:
+        # Kept per candidate array (the listing ranks one array for viewer after viewer).
+        rows, complete = serving.candidate_rows.of(candidates)
+        if not complete and len(self._missing) < 100_000:
             # Scored with the table's mean vector this time; fetched right after.
             self._missing.update(candidates[rows == 0].tolist())
             self._wake.set()
