@@ -37,6 +37,18 @@ def root_conn(env: stack.StackEnv,
                            password="root-local", database=database, autocommit=True)
 
 
+def binlog_end(env: stack.StackEnv) -> str:
+    """The test MariaDB's current binlog position as `file:pos` (where a reader would start)."""
+    admin = root_conn(env)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SHOW MASTER STATUS")
+            file, pos = cur.fetchone()[:2]
+    finally:
+        admin.close()
+    return f"{file}:{pos}"
+
+
 def new_database(env: stack.StackEnv) -> str:
     """Create and migrate a fresh, empty application database; return its name."""
     name = f"carpages_t{os.getpid()}_{next(_db_counter)}"

@@ -18,7 +18,7 @@ from carpages_local import servers, stack
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from tests.conftest import root_conn
+from tests.conftest import binlog_end, root_conn
 
 ROWS_PER_TABLE = 40
 
@@ -187,10 +187,7 @@ def _update(cur: Any, table: str, row_id: int, row: dict[str, Any]) -> None:
 @pytest.fixture
 def changed(stack_env: stack.StackEnv, mysql_db: str) -> tuple[str, int, str]:
     """Random changes to every table of `mysql_db`; yields (database, port, binlog start)."""
-    admin = root_conn(stack_env)
-    with admin.cursor() as cur:
-        cur.execute("SHOW MASTER STATUS")
-        file, pos = cur.fetchone()[:2]
+    start = binlog_end(stack_env)
     conn = root_conn(stack_env, mysql_db)
     rng = random.Random(20261207)
     with conn.cursor() as cur:
@@ -249,8 +246,7 @@ def changed(stack_env: stack.StackEnv, mysql_db: str) -> tuple[str, int, str]:
         cur.execute("UPDATE with_bit SET note = 'y'")
     conn.commit()
     conn.close()
-    admin.close()
-    return mysql_db, stack_env.mysql_port, f"{file}:{pos}"
+    return mysql_db, stack_env.mysql_port, start
 
 
 def _images(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -18,16 +18,13 @@ from pymysqlreplication.row_event import (
     WriteRowsEvent,
 )
 
-from tests.conftest import root_conn
+from tests.conftest import binlog_end, root_conn
 
 
 @pytest.fixture
 def binlog(stack_env: stack.StackEnv, mysql_db: str) -> tuple[str, int, str]:
     """Single-row transactions around DDL; (database, port, binlog start)."""
-    admin = root_conn(stack_env)
-    with admin.cursor() as cur:
-        cur.execute("SHOW MASTER STATUS")
-        file, pos = cur.fetchone()[:2]
+    start = binlog_end(stack_env)
     conn = root_conn(stack_env, mysql_db)  # autocommit: one transaction per statement
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE tm_a (id INT PRIMARY KEY, note VARCHAR(20), price INT)")
@@ -47,8 +44,7 @@ def binlog(stack_env: stack.StackEnv, mysql_db: str) -> tuple[str, int, str]:
         for i in range(10):
             cur.execute("INSERT INTO tm_b VALUES (%s, %s)", (i, "yes"))
     conn.close()
-    admin.close()
-    return mysql_db, stack_env.mysql_port, f"{file}:{pos}"
+    return mysql_db, stack_env.mysql_port, start
 
 
 def _columns(columns: list[Any]) -> list[dict[str, Any]]:
