@@ -78,6 +78,7 @@ def run_all(query: Query, statements: Sequence[Statement]) -> list[Rows]:
         return list(many(statements))
     return [query(sql, params) for sql, params in statements]
 
+
 LIVE = "live"
 
 # FORCE INDEX (PRIMARY): MariaDB turns an IN list of 1,000 values or more into a derived table,

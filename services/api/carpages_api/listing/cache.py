@@ -132,14 +132,10 @@ class Candidates:
         return array
 
     @cached_property
-    def sorted_array(self) -> np.ndarray:
-        """`array` sorted, made once per copy, for checking that an order is a permutation."""
-        return np.sort(self.array)
-
-    @cached_property
     def members(self) -> Members:
-        """`sorted_array` prepared for that check, once per copy (pinning.ordered)."""
-        return Members.of(self.sorted_array)
+        """`array` sorted and prepared for checking that an order is a permutation of it, once
+        per copy (pinning.ordered)."""
+        return Members.of(np.sort(self.array))
 
 
 @dataclass(frozen=True, eq=False)

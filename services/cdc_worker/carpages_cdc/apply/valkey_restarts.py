@@ -49,9 +49,9 @@ class ValkeyRestarts:
         is left as it is: the full rebuild this asks for moves it (the builder marks its build
         before the switch), so a rebuild cut short is asked for again at the next look instead
         of being forgotten."""
-        now = time.monotonic()
-        if not self.suspected and now < self.next_look:
+        if not self.due():
             return False
+        now = time.monotonic()
         run_id = valkey_client.run_id(self.client)
         before = self.client.get(keys.valkey_run())
         self.suspected, self.next_look = False, now + self.interval_s
