@@ -40,6 +40,11 @@ _IN_TXN_STATEMENTS = ("SAVEPOINT", "ROLLBACK TO", "RELEASE SAVEPOINT", "XA START
                       "XA PREPARE")
 
 
+class StreamResumedMidTransaction(ConnectionError):
+    """The library reconnected a lost stream inside a transaction (transient: a new session
+    starts again from the checkpoint)."""
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One row change, encoded, for one topic."""
@@ -140,6 +145,17 @@ class BinlogReader:
     # ------------------------------------------------------------------ events
     def _handle(self, stream: BinLogStreamReader, event: Any) -> bool:
         if isinstance(event, RotateEvent):
+            if self._txn is not None:
+                # python-mysql-replication reconnects a lost stream by itself (errors 2006/2013)
+                # at the position after the last event it read, and the server starts the new
+                # stream with this rotate. Inside a transaction that resumes past the TABLE_MAP
+                # events of the rows still to come: the library would drop those rows without
+                # a word (no table for their id) and the commit would then end the transaction
+                # as a checkpoint candidate. Only a whole transaction is safe: give the stream
+                # up, and the next session starts again from the checkpoint.
+                raise StreamResumedMidTransaction(
+                    f"binlog stream resumed inside transaction {self._txn} at "
+                    f"{event.next_binlog}:{event.position}; restarting from the checkpoint")
             self._file = event.next_binlog
             # Table ids are only valid within one server run, and a server that crashed wrote
             # no closing rotate, so the library (which forgets its table map only on a
