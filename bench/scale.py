@@ -61,7 +61,7 @@ def _big_catalogue(env: stack.StackEnv, cars: int) -> str:
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
     admin.close()
-    conn = stack.connect(env.mysql_port, database=database)
+    conn = stack.connect(env.mysql_port, database=database, local_infile=True)
     migrate(conn)
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM car")

@@ -129,7 +129,7 @@ def prepare_database(mysql_port: int, cars: int, log: Any = print) -> None:
     """Apply migrations and load the demo catalogue if the database holds no cars yet."""
     from carpages_local.seeder import is_seeded, seed
 
-    conn = connect(mysql_port)
+    conn = connect(mysql_port, local_infile=True)  # the seeder loads files: several x faster
     try:
         applied = migrate(conn)
         if applied:
