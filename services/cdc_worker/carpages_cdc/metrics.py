@@ -65,6 +65,10 @@ class Metrics:
         self.broker_resets = Counter("carpages_cdc_broker_resets_total",
                                      "times the broker was found to have lost data (the cache "
                                      "was rebuilt)", registry=r)
+        self.visibility_timeouts = Counter(
+            "carpages_cdc_visibility_timeouts_total",
+            "batches read before their newest change's row lock was free (held past the wait "
+            "by a later transaction)", registry=r)
         # both roles
         self.fault_episodes = Counter("carpages_cdc_fault_episodes_total",
                                       "runs of transient failures (MySQL, Valkey, broker), "

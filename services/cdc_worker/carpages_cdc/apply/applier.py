@@ -204,7 +204,8 @@ class Applier:
         if not work.is_empty():
             started = time.monotonic()
             # In the generation _watch_build just read: the builder need not read it again.
-            applied = await asyncio.to_thread(self.cache.apply, work, False, self.build)
+            applied = await asyncio.to_thread(self.cache.apply, work, False, self.build,
+                                              batch.newest)
             took = time.monotonic() - started
             if took > SLOW_BATCH_S:  # lag is a metric; a slow batch says what it was made of
                 log.info("slow batch: %d messages -> %d cars, %d buyers in %.2fs (%d stale)",

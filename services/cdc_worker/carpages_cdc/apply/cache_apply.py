@@ -19,9 +19,10 @@ from typing import Any
 
 from carpages_shared import keys
 
-from carpages_cdc.apply import car_lookup
+from carpages_cdc.apply import car_lookup, visibility
 from carpages_cdc.apply.fencing import FENCED_WRITE, Fence, FenceRefused
 from carpages_cdc.apply.quarantine import Quarantine
+from carpages_cdc.apply.visibility import ChangedRow
 from carpages_cdc.apply.work import Work
 from carpages_cdc.cache.builder import CacheBuilder, CountingQuery
 from carpages_cdc.metrics import Metrics
@@ -58,8 +59,10 @@ class CacheApplier:
     """Rebuilds the cars, buyers and slug map a batch affects, each write fenced."""
 
     def __init__(self, builder: CacheBuilder, metrics: Metrics, retries: int = 8,
-                 before_write: Callable[[], None] | None = None) -> None:
+                 before_write: Callable[[], None] | None = None, visible_wait_s: int = 5) -> None:
         self.builder = builder
+        self.visible_wait_s = visible_wait_s
+        """How long a batch waits for its newest change's commit to be visible."""
         self.metrics = metrics
         self.retries = retries
         """Conflicted attempts of one batch before it falls back to one entity at a time."""
@@ -86,13 +89,17 @@ class CacheApplier:
             log.info("warm-up skipped: %s", exc)
 
     # ------------------------------------------------------------------ a batch
-    def apply(self, work: Work, force: bool = False, build: int | None = None) -> Applied:
+    def apply(self, work: Work, force: bool = False, build: int | None = None,
+              newest: ChangedRow | None = None) -> Applied:
         """Rebuild everything `work` names (selectors are resolved first, in one query each),
-        in generation `build` (None = read the current one).
+        in generation `build` (None = read the current one), once the commit of `newest` (the
+        batch's newest change) is visible.
 
         Transient errors propagate (the caller retries the whole batch later: every write is
         idempotent); an entity that cannot be built is quarantined and the rest is written.
         """
+        if newest is not None and not work.is_empty():
+            self._wait_visible(newest)
         if work.selectors:
             self._resolve(work)
         done = Applied()
@@ -110,6 +117,14 @@ class CacheApplier:
                 self.metrics.quarantined.labels(name).inc(len(failed))
         done.cars, done.buyers, done.slugs = len(work.cars), len(work.buyers), bool(work.slugs)
         return done
+
+    def _wait_visible(self, newest: ChangedRow) -> None:
+        conn = self.builder.connect()
+        try:
+            if not visibility.wait_visible(conn, newest, self.visible_wait_s):
+                self.metrics.visibility_timeouts.inc()
+        finally:
+            conn.close()  # ends the transaction: the shared lock goes, the reads start afresh
 
     def _resolve(self, work: Work) -> None:
         conn = self.builder.connect()

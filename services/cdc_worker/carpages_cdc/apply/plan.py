@@ -11,6 +11,7 @@ from typing import Protocol
 
 from carpages_cdc import event_codec
 from carpages_cdc.apply import dependency_map
+from carpages_cdc.apply.visibility import ChangedRow, changed_row
 from carpages_cdc.apply.work import Work
 from carpages_cdc.position import fence_token
 from carpages_cdc.settings import CDC_SCHEMA
@@ -49,6 +50,8 @@ class Plan:
     tables: Counter[str] = field(default_factory=Counter)
     commit_ts_ms: list[int] = field(default_factory=list)
     heartbeat: dt.datetime | None = None
+    newest: ChangedRow | None = None
+    """A row the batch's newest change wrote: reads wait until its commit is visible."""
 
 
 def _heartbeat_time(after: dict[str, object] | None) -> dt.datetime | None:
@@ -87,7 +90,10 @@ def plan(messages: Iterable[Message], database: str, pipeline: str) -> Plan:
             out.dead.append(DeadLetter(message, type(exc).__name__, str(exc)))
             continue
         source = event.source
-        out.work.add(what, fence_token(source.file, source.pos, source.row))
+        token = fence_token(source.file, source.pos, source.row)
+        out.work.add(what, token)
+        if out.newest is None or out.newest.token < token:
+            out.newest = changed_row(event.table, message.key, token) or out.newest
         out.tables[event.table] += 1
         out.commit_ts_ms.append(source.ts_ms)
     return out
