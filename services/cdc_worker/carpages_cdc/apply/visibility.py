@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 import pymysql
+from carpages_shared import car_rows
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +75,14 @@ def wait_visible(conn: Any, row: ChangedRow, wait_s: int) -> bool:
     """Wait until the transaction that wrote `row` is visible to a new snapshot (at most
     `wait_s` seconds); False when the wait ran out. The caller ends the transaction (the lock
     goes with it) and reads in a new one."""
-    sql, params = locking_read(row)
-    with conn.cursor() as cur:
-        cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait_s,))
-        try:
-            cur.execute(sql, params)
-            cur.fetchall()
-        except pymysql.err.OperationalError as exc:
-            if exc.args and exc.args[0] == LOCK_WAIT_TIMEOUT:
-                log.info("%s %s still locked after %d s: read as is (a later transaction holds "
-                         "it)", row.table, dict(row.key), wait_s)
-                return False
-            raise
+    # One round trip on the worker's multi-statement connections (this is on every batch).
+    statements = [("SET SESSION innodb_lock_wait_timeout = %s", [wait_s]), locking_read(row)]
+    try:
+        car_rows.run_all(car_rows.connection_query(conn), statements)
+    except pymysql.err.OperationalError as exc:
+        if exc.args and exc.args[0] == LOCK_WAIT_TIMEOUT:
+            log.info("%s %s still locked after %d s: read as is (a later transaction holds it)",
+                     row.table, dict(row.key), wait_s)
+            return False
+        raise
     return True
