@@ -16,11 +16,13 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pymysql
 from carpages_local import servers, stack, supervisor
 from carpages_shared.dsn import mysql_params
@@ -42,6 +44,7 @@ from bench import (
 )
 from bench import charts as charts_module
 from bench import phases as phases_module
+from tests.browser import storefront_support
 
 ROOT = Path(".stack-bench")
 FRESHNESS_RATES = ((200, 200, 1000), (2000, 2000, 4000))
@@ -197,16 +200,87 @@ def _at_100k(variables: dict[str, str], facts: dict[str, Any],
     return serve
 
 
+def _train(variables: dict[str, str]) -> None:
+    """Train and publish the reco model: the listing's reco order then comes from LightFM (the
+    API hot-swaps it in)."""
+    # No refit on all interactions after the evaluation: half the training time, and the
+    # served model has the same shape, so the serving cost measured is the same.
+    subprocess.run([sys.executable, "-m", "carpages_reco", "train"], check=True,
+                   env={**os.environ, **variables, "RECO_REFIT_ON_ALL": "false"},
+                   stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def _prepare(variables: dict[str, str], env: stack.StackEnv, train: bool,
+             build_storefront: bool, big: bool) -> dict[str, float]:
+    """The run's set-up that nothing measures, side by side before the first measurement:
+    training the reco model, the storefront's production build, and generating and loading
+    the 100k catalogue. Each is mostly one thread (the trainer uses two), so on two cores they
+    overlap instead of adding up; every measurement then runs on a quiet machine. Returns each
+    task's wall seconds (longer than alone: they share the cores)."""
+    tasks: dict[str, Callable[[], object]] = {}
+    if train:
+        tasks["train"] = lambda: _train(variables)
+    if build_storefront:
+        tasks["storefront build"] = storefront_support.ensure_build
+    if big:
+        tasks["100k catalogue"] = lambda: scale.big_catalogue(env)
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
+
+    def timed(name: str) -> None:
+        tasks[name]()
+        seconds[name] = round(time.monotonic() - started, 1)
+        print(f"  {name}: done after {seconds[name]} s", flush=True)
+
+    if tasks:
+        print(f"prepare ({', '.join(tasks)}, side by side):", flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, len(tasks))) as pool:
+        for done in [pool.submit(timed, name) for name in tasks]:
+            done.result()  # the first failure stops the run, as each did when run alone
+    if big:
+        # The stack's publisher reads the load's binlog too (and skips it: another schema);
+        # the first measurement must not share the cores with that.
+        seconds["settle"] = _settle(_cdc_pids())
+    return seconds
+
+
+def _cdc_pids() -> dict[str, int]:
+    """The stack's CDC roles' pids (the supervisor's state file)."""
+    state = supervisor.read_state(ROOT.resolve() / supervisor.STATE_FILE) or {}
+    services = state.get("services", {})
+    return {role: int(services[f"cdc-{role}"]["pid"]) for role in ("publisher", "applier")}
+
+
+def _settle(pids: dict[str, int], idle_cpu_s: float = 0.05, step_s: float = 0.5,
+            limit_s: float = 120.0) -> float:
+    """Wait until each process used under `idle_cpu_s` CPU over one `step_s` (at most
+    `limit_s`); the seconds waited."""
+    started = time.monotonic()
+    processes = [psutil.Process(pid) for pid in pids.values()]
+
+    def used() -> list[float]:
+        return [sum(p.cpu_times()[:2]) for p in processes]
+
+    before = used()
+    while time.monotonic() - started < limit_s:
+        time.sleep(step_s)
+        now = used()
+        if all(b - a < idle_cpu_s for a, b in zip(before, now, strict=True)):
+            break
+        before = now
+    waited = round(time.monotonic() - started, 1)
+    print(f"  CDC roles idle after {waited} s", flush=True)
+    return waited
+
+
 def _bulk_change(env: stack.StackEnv, mysql: dict[str, Any], cars: int,
                  statements: int = 1) -> tuple[float, list[tuple[float, int]], dict[str, Any]]:
     """The bulk price change, with the CDC roles' counters and CPU sampled while it runs:
     seconds until every page shows it, its pages-visible timeline, its throughput."""
-    state = supervisor.read_state(ROOT.resolve() / supervisor.STATE_FILE) or {}
-    services = state.get("services", {})
     ports = env.metrics_ports()
-    roles = {"publisher": "cdc-publisher", "applier": "cdc-applier"}
-    urls = {role: f"http://127.0.0.1:{ports[name]}/metrics" for role, name in roles.items()}
-    pids = {role: int(services[name]["pid"]) for role, name in roles.items()}
+    urls = {role: f"http://127.0.0.1:{ports[f'cdc-{role}']}/metrics"
+            for role in ("publisher", "applier")}
+    pids = _cdc_pids()
     timeline: list[tuple[float, int]] = []
     marks: list[float] = []
     with cdc_throughput.sampling(urls, pids) as sampler:
@@ -261,18 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         variables = env.variables()
         mysql = mysql_params(variables["MYSQL_URL"])
         facts = _catalogue_facts(mysql)
-        if not args.quick:
-            # The listing's reco order then comes from the LightFM model (the API hot-swaps it).
-            trained = time.monotonic()
-            phases.seconds["train"] = 0.0
-            # No refit on all interactions after the evaluation: half the training time, and
-            # the served model has the same shape, so the serving cost measured is the same.
-            subprocess.run([sys.executable, "-m", "carpages_reco", "train"], check=True,
-                           env={**os.environ, **variables, "RECO_REFIT_ON_ALL": "false"},
-                           stdin=subprocess.DEVNULL, capture_output=True)
-            results["train_s"] = phases.seconds["train"] = round(time.monotonic() - trained, 1)
-            print(f"  trained and published the reco model in {results['train_s']} s",
-                  flush=True)
+        big = not args.quick or args.with_100k
+        with phases.timed("prepare"):
+            results["prepare"] = _prepare(variables, env, train=not args.quick,
+                                          build_storefront=not args.quick, big=big)
+        if "train" in results["prepare"]:
+            results["train_s"] = results["prepare"]["train"]
             time.sleep(2)  # > the ranker's pub/sub wake-up and item sync
         results["ranker"] = ("lightfm (trained without the refit)" if not args.quick
                              else "popularity (QUICK: no training)")
@@ -305,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         with phases.timed("rebuild, memory, ranking, 100k"):
             print("rebuild, memory, ranking:", flush=True)
             results["scale"] = scale.measure(
-                ROOT.resolve(), env, big=not args.quick or args.with_100k,
+                ROOT.resolve(), env, big=big,
                 serve_big=_at_100k(variables, facts, seconds, args.quick))
     finally:
         stack.down(ROOT)

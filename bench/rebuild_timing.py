@@ -34,7 +34,7 @@ from carpages_local import servers, stack
 from carpages_shared import car_rows
 from carpages_shared.dsn import mysql_params
 
-from bench.scale import _big_catalogue
+from bench.scale import big_catalogue
 
 SIZES = {"10k": 10_000, "100k": 100_000}
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     env = stack.load_env(root)
     urls = {"10k": env.variables()["MYSQL_URL"]}
     if "100k" in args.sizes:
-        urls["100k"] = _big_catalogue(env, SIZES["100k"])
+        urls["100k"] = big_catalogue(env, SIZES["100k"])
     for size in args.sizes:
         for run in range(args.repeat):
             last = run == args.repeat - 1

@@ -52,9 +52,14 @@ def _fresh_build(root: Path, mysql: dict[str, Any], name: str, memory: bool = Fa
         server.stop()
 
 
-def _big_catalogue(env: stack.StackEnv, cars: int) -> str:
+BIG_CARS = 100_000
+"""The 10x catalogue of full runs."""
+
+
+def big_catalogue(env: stack.StackEnv, cars: int = BIG_CARS) -> str:
     """Create (once) a separate database holding a generated catalogue of `cars` cars; its
-    URL (the stack's application user)."""
+    URL (the stack's application user). The seed is one transaction, so a run interrupted
+    while loading leaves the database empty and the next run loads it again."""
     database = f"carpages_bench{cars}"
     admin = pymysql.connect(host="127.0.0.1", port=env.mysql_port, user="root",
                             password="root-local", autocommit=True)
@@ -90,7 +95,7 @@ def measure(root: Path, env: stack.StackEnv, big: bool,
           flush=True)
     out["rank_10k"] = ranking.measure(10_000)
     if big:
-        url = _big_catalogue(env, 100_000)
+        url = big_catalogue(env)
         with _fresh_build(root, mysql_params(url), "100k") as (valkey_url, out["100k"]):
             print(f"  100k: rebuild {out['100k']['rebuild_s']} s, "
                   f"{out['100k']['bytes_per_car']} B/car", flush=True)
@@ -101,5 +106,5 @@ def measure(root: Path, env: stack.StackEnv, big: bool,
                     # Every other part has run by now: a failure here must not lose their figures.
                     print(f"  100k HTTP part failed: {exc!r}", flush=True)
                     out["http_100k"] = {"error": repr(exc)}
-        out["rank_100k"] = ranking.measure(100_000)
+        out["rank_100k"] = ranking.measure(BIG_CARS)
     return out
