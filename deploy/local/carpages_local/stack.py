@@ -237,6 +237,11 @@ def service_env(root: Path, variables: Mapping[str, str]) -> dict[str, str]:
     # One applier: it takes every partition without a consumer group, so a restarted applier
     # or broker resumes at once instead of after a rebalance (a user's own value wins).
     env.setdefault("CDC_PARTITIONS", "all")
+    # And so one partition per topic: partitions are the appliers' parallelism, and an idle
+    # applier's fetch (every 10 ms: the broker does not answer a waiting fetch when data
+    # arrives) names each of them. 17 partitions instead of 51 halved that idle cost (broker
+    # and applier 42% -> 21% of a core), which every other process on the machine shares.
+    env.setdefault("CDC_TOPIC_PARTITIONS", "1")
     return env
 
 
