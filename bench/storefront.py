@@ -93,8 +93,8 @@ def _run(base: str, paths: list[str], clients: int, seconds: float) -> Latency:
     return asyncio.run(_load(base, paths, clients, seconds))
 
 
-def _plan(facts: dict[str, Any]) -> dict[str, tuple[list[str], list[str], list[str]]]:
-    """Page -> (storefront paths, the API requests they make, the baseline's API requests)."""
+def _plan(facts: dict[str, Any]) -> dict[str, tuple[list[str], list[str]]]:
+    """Page -> (storefront paths, the API requests they make)."""
     rng = random.Random(7)
     ids = rng.sample(facts["ids"], min(500, len(facts["ids"])))
     city = facts["city"]
@@ -102,10 +102,8 @@ def _plan(facts: dict[str, Any]) -> dict[str, tuple[list[str], list[str], list[s
     api_listing = [f"/listing/?city_id={city}&order_by=price_asc&page_no={p}&slug=used-cars"
                    f"&facets={LISTING_FACETS}" for p in (1, 2, 3)]
     return {
-        "dedicated": ([f"/user-cars/{i}" for i in ids], [f"/listing/{i}/" for i in ids],
-                      [f"/_baseline/listing/{i}/" for i in ids]),
-        "listing": (listing, api_listing,
-                    [f"/_baseline/listing/?city_id={city}&page_no={p}" for p in (1, 2, 3)]),
+        "dedicated": ([f"/user-cars/{i}" for i in ids], [f"/listing/{i}/" for i in ids]),
+        "listing": (listing, api_listing),
     }
 
 
@@ -128,13 +126,12 @@ def measure(api_url: str, facts: dict[str, Any], seconds: float, logs: Path) -> 
     with running_storefront(api_url, logs / "storefront.log") as site, \
             running_storefront(api_url, logs / "storefront-baseline.log",
                                API_PATH_PREFIX="/_baseline") as baseline:
-        for page, (paths, api_paths, baseline_api) in plan.items():
+        for page, (paths, api_paths) in plan.items():
             rows: dict[str, Any] = {}
             for clients in CONCURRENCY:
                 row = {"storefront": asdict(_run(site, paths, clients, seconds)),
                        "api": asdict(_run(api_url, api_paths, clients, seconds)),
-                       "baseline storefront": asdict(_run(baseline, paths, clients, seconds)),
-                       "baseline api": asdict(_run(api_url, baseline_api, clients, seconds))}
+                       "baseline storefront": asdict(_run(baseline, paths, clients, seconds))}
                 rows[str(clients)] = row
                 ssr, api = row["storefront"], row["api"]
                 print(f"  SSR {page:<10} c{clients}: TTFB p50 {ssr['ttfb_p50_ms']:.1f} ms "

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from carpages_reco.cli import duration
-from carpages_reco.evaluation import evaluate, popularity_scorer
+from carpages_reco.evaluation import average_ranks, evaluate, popularity_scorer
 from carpages_reco.interactions import build_matrices, holdout_pairs, weighted_pairs
 from carpages_reco.source import Signal
+from scipy.stats import rankdata
 
 WEIGHTS = {"view": 1.0, "lead": 3.0, "test_drive": 5.0, "offer": 5.0}
 
@@ -118,3 +119,14 @@ def test_training_on_a_tiny_catalogue_gives_consistent_arrays() -> None:
     assert a.user_embeddings.shape == (len(a.user_ids), 4)
     assert set(trained.meta["evaluation"]) == {"model", "popularity"}
     assert trained.model.buyers > 0
+
+
+def test_average_ranks_are_rankdatas_ranks_with_ties_and_infinities() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        row = rng.integers(0, 6, size=40).astype(np.float64)  # many ties
+        row[rng.random(40) < 0.2] = -np.inf  # excluded cars
+        picked = rng.choice(40, size=8, replace=False)
+        expected = rankdata(row)[picked]
+        got = average_ranks(np.sort(row), row[picked])
+        assert got.tolist() == expected.tolist()

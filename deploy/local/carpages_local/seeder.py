@@ -142,21 +142,33 @@ def load_file(cur: Any, table: str, columns: Sequence[str], path: Path, rows: in
         raise SeedError(f"{table}: LOAD DATA took {cur.rowcount} of {rows} rows")
 
 
+def _datetime(value: dt.datetime) -> str:
+    # pymysql's form: microseconds only when there are any, no UTC offset. isoformat() says
+    # the same for a naive value at a fraction of the f-string's cost (4M rows at 100k cars).
+    return (value.replace(tzinfo=None) if value.tzinfo else value).isoformat(" ")
+
+
+_FORMS: dict[type, Any] = {
+    type(None): lambda _: "\\N",
+    str: lambda value: value.translate(_ESCAPES),
+    bool: lambda value: "1" if value else "0",
+    int: str, Decimal: str, float: str,
+    dt.datetime: _datetime,
+    dt.date: dt.date.isoformat,
+}
+"""The form of each exact type (a lookup: the catalogue writes ~35M values at 100k cars)."""
+
+
 def field(value: Any) -> str:
     """One value as LOAD DATA reads it (tab-separated, backslash escapes, \\N for NULL), in the
     same form pymysql would have sent it in an INSERT."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        return value.translate(_ESCAPES)
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | Decimal | float):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        text = (f"{value.year:04}-{value.month:02}-{value.day:02} "
-                f"{value.hour:02}:{value.minute:02}:{value.second:02}")
-        return f"{text}.{value.microsecond:06}" if value.microsecond else text
-    if isinstance(value, dt.date):
-        return value.isoformat()
+    form = _FORMS.get(type(value))
+    if form is not None:
+        text: str = form(value)
+        return text
+    # Subclasses (an IntEnum, a str subclass...): the first form whose type they extend.
+    for kind, form in _FORMS.items():
+        if kind is not type(None) and isinstance(value, kind):
+            text = form(value)
+            return text
     raise TypeError(f"no LOAD DATA form for {type(value).__name__}: {value!r}")

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 """Buyer row indices -> scores [len(rows), n_cars] (higher = more relevant)."""
@@ -55,7 +54,10 @@ def evaluate(scorer: Scorer, train: sp.csr_matrix, test: sp.csr_matrix, k: int,
         scores = np.asarray(scorer(rows), dtype=np.float64).copy()
         scores[excluded] = -np.inf
         top = np.argpartition(-scores, min(k, n_items - 1), axis=1)[:, :k]
-        ranks = rankdata(scores, axis=1)
+        # Only the positives' ranks are used: one sort per row and a binary search for them
+        # give the same average ranks as rankdata over every car, at a fraction of its cost
+        # (it was most of a training run's evaluation).
+        ordered = np.sort(scores, axis=1)
         n_excluded = excluded.sum(axis=1)
         for i, row in enumerate(rows):
             positives = test.indices[test.indptr[row]:test.indptr[row + 1]]
@@ -68,12 +70,22 @@ def evaluate(scorer: Scorer, train: sp.csr_matrix, test: sp.csr_matrix, k: int,
             npos, n_neg = len(positives), n_items - n_excluded[i] - len(positives)
             if n_neg > 0:
                 # Excluded cars all score -inf, below every positive: discount their ranks.
-                above = ranks[i, positives].sum() - npos * n_excluded[i] - npos * (npos + 1) / 2
+                ranks = average_ranks(ordered[i], scores[i, positives])
+                above = ranks.sum() - npos * n_excluded[i] - npos * (npos + 1) / 2
                 auc.append(above / (npos * n_neg))
     if not precision:
         return Metrics(0.0, 0.0, 0.0, 0)
     return Metrics(float(np.mean(precision)), float(np.mean(recall)),
                    float(np.mean(auc)) if auc else 0.0, len(precision))
+
+
+def average_ranks(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The 1-based ranks `values` have among `ordered` (sorted), ties sharing their average:
+    what `scipy.stats.rankdata` gives those values over the whole row."""
+    below = np.searchsorted(ordered, values, side="left")
+    upto = np.searchsorted(ordered, values, side="right")
+    ranks: np.ndarray = below + (upto - below + 1) / 2
+    return ranks
 
 
 def popularity_scorer(train_weights: sp.coo_matrix) -> Scorer:
