@@ -208,14 +208,18 @@ class Writer:
         started = time.monotonic()
         bulk_done = False
         while not stop.is_set():
-            if not bulk_done and time.monotonic() - started >= bulk_at:
-                self.bulk_reprice(300)
-                bulk_done = True
+            # Every operation holds the gate: the outage write (write_now, another thread)
+            # shares the connection. A bulk repricing without it once met that write on the
+            # socket ("read of closed file", make chaos seed 1207, cluster variant).
             with self.gate:
+                if not bulk_done and time.monotonic() - started >= bulk_at:
+                    self.bulk_reprice(300)
+                    bulk_done = True
                 self.random_op()
             time.sleep(pace_s)
         if not bulk_done:
-            self.bulk_reprice(300)
+            with self.gate:
+                self.bulk_reprice(300)
 
     def random_op(self) -> None:
         ops: list[tuple[Callable[[], object], int]] = [
