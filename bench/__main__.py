@@ -231,6 +231,8 @@ def _prepare(variables: dict[str, str], env: stack.StackEnv, train: bool,
     if big:
         tasks["100k catalogue"] = lambda: scale.big_catalogue(env)
     seconds: dict[str, float] = {}
+    if not tasks:
+        return seconds
     started = time.monotonic()
 
     def timed(name: str) -> None:
@@ -238,9 +240,8 @@ def _prepare(variables: dict[str, str], env: stack.StackEnv, train: bool,
         seconds[name] = round(time.monotonic() - started, 1)
         print(f"  {name}: done after {seconds[name]} s", flush=True)
 
-    if tasks:
-        print(f"prepare ({', '.join(tasks)}, side by side):", flush=True)
-    with ThreadPoolExecutor(max_workers=max(1, len(tasks))) as pool:
+    print(f"prepare ({', '.join(tasks)}, side by side):", flush=True)
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
         for done in [pool.submit(timed, name) for name in tasks]:
             done.result()  # the first failure stops the run, as each did when run alone
     if big:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -148,7 +148,7 @@ def _datetime(value: dt.datetime) -> str:
     return (value.replace(tzinfo=None) if value.tzinfo else value).isoformat(" ")
 
 
-_FORMS: dict[type, Any] = {
+_FORMS: dict[type, Callable[[Any], str]] = {
     type(None): lambda _: "\\N",
     str: lambda value: value.translate(_ESCAPES),
     bool: lambda value: "1" if value else "0",
@@ -164,11 +164,9 @@ def field(value: Any) -> str:
     same form pymysql would have sent it in an INSERT."""
     form = _FORMS.get(type(value))
     if form is not None:
-        text: str = form(value)
-        return text
+        return form(value)
     # Subclasses (an IntEnum, a str subclass...): the first form whose type they extend.
     for kind, form in _FORMS.items():
-        if kind is not type(None) and isinstance(value, kind):
-            text = form(value)
-            return text
+        if isinstance(value, kind):
+            return form(value)
     raise TypeError(f"no LOAD DATA form for {type(value).__name__}: {value!r}")
